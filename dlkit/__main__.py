@@ -1,0 +1,4 @@
+from dlkit.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""RAM versus GPU memory (build-rules.md: RAM >= the largest GPU's VRAM, a hard rule)."""
+
+from __future__ import annotations
+
+from dlkit.checks.registry import check, ok, skipped
+from dlkit.facts import Facts
+from dlkit.report import Finding, Severity
+
+
+@check("memory.ram-below-vram", "system RAM is smaller than the largest GPU's memory")
+def ram_below_vram(facts: Facts) -> Finding:
+    code = "memory.ram-below-vram"
+    ram = facts.memory.total_mib
+    sized = [g for g in facts.gpus + facts.other_gpus if g.memory_total_mib]
+    if ram is None:
+        return skipped(code, f"RAM unknown: {facts.memory.unknown.get('total_mib', 'not probed')}")
+    if not sized:
+        return skipped(code, "no GPU whose memory size is known")
+    largest = max(sized, key=lambda g: g.memory_total_mib or 0)
+    vram = largest.memory_total_mib or 0
+    evidence = (f"RAM: {ram} MiB ({facts.memory.source})",
+                f"{largest.pci_bus_id} {largest.name or 'GPU'}: {vram} MiB")
+    if ram < vram:
+        return Finding(
+            code, Severity.WARNING,
+            f"RAM ({ram / 1024:.0f} GiB) is smaller than GPU memory ({vram / 1024:.0f} GiB)",
+            "Loading a checkpoint, pinned-memory data loaders and CPU offload all stage GPU-sized "
+            "buffers in RAM; with less RAM than VRAM they swap or get killed by the OOM killer.",
+            f"# add RAM: at least {vram / 1024:.0f} GiB (the largest GPU's memory), ideally the sum of all GPUs' memory\n"
+            "free -g    # check after the upgrade", evidence)
+    return ok(code, f"RAM ({ram / 1024:.0f} GiB) is at least the largest GPU's memory ({vram / 1024:.0f} GiB)",
+              evidence=evidence)

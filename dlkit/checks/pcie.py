@@ -1,0 +1,68 @@
+"""PCIe link checks (pcie.md §4: width below max is a fault; a lower generation at idle
+is power saving)."""
+
+from __future__ import annotations
+
+from dlkit.checks.registry import check, ok, skipped
+from dlkit.facts import Facts, GpuFacts
+from dlkit.report import Finding, Severity
+
+LINK_FIX = """# see the link under load (idle links drop their generation to save power):
+nvidia-smi --query-gpu=pci.bus_id,pcie.link.gen.current,pcie.link.gen.max,pcie.link.width.current,pcie.link.width.max --format=csv
+sudo lspci -vv -s {bdf} | grep -E 'LnkCap|LnkSta'
+# a width below max is physical: reseat the card, use a CPU-attached x16 slot, remove risers,
+# and check the BIOS for bifurcation (x8/x8) and M.2 slots that share the GPU's lanes"""
+
+
+def _label(gpu: GpuFacts) -> str:
+    return f"{gpu.pci_bus_id} {gpu.name or gpu.vendor.upper() + ' GPU'}"
+
+
+def _link(gpu: GpuFacts) -> str:
+    def gen(v):
+        return f"Gen{v}" if v else "Gen?"
+
+    def width(v):
+        return f"x{v}" if v else "x?"
+
+    return (f"PCIe {width(gpu.pcie_width_current)} of {width(gpu.pcie_width_max)}, "
+            f"{gen(gpu.pcie_gen_current)} of {gen(gpu.pcie_gen_max)}")
+
+
+@check("pcie.link-degraded", "a GPU's PCIe link runs narrower (or, at idle, slower) than it can")
+def link_degraded(facts: Facts) -> Finding:
+    code = "pcie.link-degraded"
+    gpus = [g for g in facts.gpus + facts.other_gpus if g.pcie_width_max or g.pcie_gen_max]
+    if not gpus:
+        return skipped(code, "no GPU with PCIe link information (no PCI sysfs, NVML or nvidia-smi answer)")
+    narrow = [g for g in gpus if g.pcie_width_current and g.pcie_width_max and g.pcie_width_current < g.pcie_width_max]
+    slow = [g for g in gpus if g not in narrow and g.pcie_gen_current and g.pcie_gen_max
+            and g.pcie_gen_current < g.pcie_gen_max]
+    evidence = [f"{_label(g)}: {_link(g)} ({g.source or 'sysfs'})" for g in narrow + slow]
+    first = (narrow + slow)[0].pci_bus_id if narrow + slow else ""
+    if narrow:
+        names = ", ".join(g.pci_bus_id or "?" for g in narrow)
+        return Finding(
+            code, Severity.WARNING,
+            f"PCIe link narrower than the GPU supports ({names})",
+            "A link width below the maximum halves (or worse) host-to-device bandwidth; unlike the "
+            "generation, the width does not drop to save power, so this is a slot, riser or lane-sharing issue."
+            + (" Other GPUs run below their maximum generation, which at idle is power saving." if slow else ""),
+            LINK_FIX.format(bdf=first), tuple(evidence))
+    if slow:
+        return Finding(
+            code, Severity.INFO,
+            "PCIe link generation below maximum (normal at idle)",
+            "Idle GPUs lower their link generation to save power (ASPM); this matters only if it "
+            "stays low while the GPU is busy.",
+            LINK_FIX.format(bdf=first), tuple(evidence))
+    return ok(code, "every GPU's PCIe link runs at its full width and generation",
+              evidence=[f"{_label(g)}: {_link(g)}" for g in gpus])
+
+
+@check("pcie.lanes-oversubscribed", "the GPUs want more PCIe lanes than the CPU provides")
+def lanes_oversubscribed(facts: Facts) -> Finding:
+    code = "pcie.lanes-oversubscribed"
+    if not facts.gpus and not facts.other_gpus:
+        return skipped(code, "no GPU found")
+    return skipped(code, "needs the CPU's PCIe lane count from the CPU catalog, which this dlkit version does not ship yet")

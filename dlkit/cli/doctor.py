@@ -1,0 +1,93 @@
+"""``dlkit doctor``: probe the machine (or replay a capture) and judge it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+from dlkit.checks import REGISTRY
+from dlkit.cli import app
+from dlkit.engine import DEFAULT_TIMEOUT_S, SelectionError, doctor as run_doctor, select_checks
+from dlkit.host import CaptureError, LiveHost, RecordingHost, Redactor, ReplayHost, load_capture, write_capture
+from dlkit.render import render_console, render_json, render_markdown
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"dlkit: error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _list_checks() -> None:
+    for code in sorted(REGISTRY):
+        typer.echo(f"{code:28} {REGISTRY[code].description}")
+
+
+@app.command()
+def doctor(
+    as_json: bool = typer.Option(False, "--json", help="Print one dlkit.doctor/1 JSON document."),
+    as_markdown: bool = typer.Option(False, "--markdown", help="Print Markdown to paste into a bug report."),
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="Also show checks that passed, were skipped or are info."),
+    capture: Optional[str] = typer.Option(None, "--capture", metavar="PATH",
+                                          help="Also write what was read to PATH (a directory, or *.tar.gz)."),
+    from_: Optional[str] = typer.Option(None, "--from", metavar="PATH",
+                                        help="Replay a capture (directory or *.tar.gz) instead of probing this machine."),
+    no_redact: bool = typer.Option(False, "--no-redact", help="With --capture: keep hostnames, users, addresses, serials."),
+    force: bool = typer.Option(False, "--force", help="With --capture: replace PATH if it exists."),
+    timeout: float = typer.Option(DEFAULT_TIMEOUT_S, "--timeout", min=0.1, max=600, metavar="SECONDS",
+                                  help="Time limit for each probe."),
+    list_checks: bool = typer.Option(False, "--list-checks", help="List every check code and exit."),
+    only: List[str] = typer.Option([], "--only", metavar="CODE", help="Run only these checks (a code or an area like 'pcie'); repeatable."),
+    skip: List[str] = typer.Option([], "--skip", metavar="CODE", help="Do not run these checks; repeatable."),
+) -> None:
+    """Probe this machine (or a capture) and report what blocks or slows deep learning.
+
+    Exit code: 0 ok, 1 warnings, 2 errors (and usage errors)."""
+    if list_checks:
+        _list_checks()
+        raise typer.Exit(0)
+    if as_json and as_markdown:
+        _fail("--json and --markdown cannot be combined")
+    if capture and from_:
+        _fail("--capture and --from cannot be combined (a capture is made live)")
+    try:
+        select_checks(only, skip)
+    except SelectionError as exc:
+        _fail(str(exc))
+    if capture is not None:
+        target = os.path.abspath(capture)
+        if os.path.lexists(target) and not force:
+            _fail(f"{target} already exists; pass --force to replace it")
+        if not os.path.isdir(os.path.dirname(target)):
+            _fail(f"{os.path.dirname(target)}: no such directory")
+
+    if from_ is not None:
+        try:
+            host = ReplayHost(load_capture(from_), description=f"capture {from_}")
+        except CaptureError as exc:
+            _fail(str(exc))
+        source = f"replayed from {from_}"
+    else:
+        host = RecordingHost() if capture is not None else LiveHost()
+        source = "this machine (live)"
+
+    report = run_doctor(host, timeout_s=timeout, only=only, skip=skip)
+
+    if capture is not None:
+        redactor = None if no_redact else Redactor.for_this_machine()
+        try:
+            write_capture(host.to_capture(redactor), capture, force=force)
+        except (CaptureError, OSError) as exc:
+            _fail(f"could not write the capture: {exc}")
+        typer.echo(f"capture written to {capture}" + ("" if no_redact else " (redacted; see manifest.json)"), err=True)
+
+    if as_json:
+        sys.stdout.write(render_json(report) + "\n")
+    elif as_markdown:
+        sys.stdout.write(render_markdown(report, source))
+    else:
+        render_console(report, Console(), source, verbose=verbose)
+    raise typer.Exit(report.exit_code)

@@ -1,0 +1,156 @@
+"""Facts: what the probes found, immutable, with units in the names.
+
+A value that could not be found is ``None``, never a made-up default, and the group's
+``unknown`` map says why ("unknown, because ..."). ``Facts.to_json`` is the ``facts``
+object of the doctor report (spec §2).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CpuFacts:
+    model: str | None = None
+    vendor: str | None = None
+    architecture: str | None = None  # x86_64 | aarch64 | ...
+    sockets: int | None = None
+    physical_cores: int | None = None
+    logical_cores: int | None = None
+    base_mhz: float | None = None
+    max_mhz: float | None = None
+    isa: tuple[str, ...] = ()  # the flags that matter for deep learning, as the kernel names them
+    hypervisor: bool | None = None
+    fp32_flops_per_cycle_per_core: int | None = None
+    fp32_peak_gflops: float | None = None  # estimate: physical cores x max clock x FLOPs/cycle
+    fp32_peak_basis: str | None = None
+    source: str | None = None
+    unknown: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MemoryFacts:
+    total_mib: int | None = None
+    available_mib: int | None = None
+    swap_total_mib: int | None = None
+    source: str | None = None
+    unknown: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OsFacts:
+    platform: str | None = None  # linux | windows | darwin
+    distro_id: str | None = None
+    distro_name: str | None = None
+    distro_version: str | None = None
+    distro_family: str | None = None  # debian | rhel | arch | suse | None
+    kernel: str | None = None
+    wsl: bool | None = None
+    container: str | None = None  # docker | podman | kubernetes | lxc | containerd | None
+    virtual_machine: str | None = None  # hypervisor or VM product, None on bare metal
+    unknown: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PciDevice:
+    bus_id: str  # 0000:01:00.0, as sysfs names it
+    vendor_id: str | None = None  # 0x10de
+    device_id: str | None = None
+    class_code: str | None = None  # 0x030000
+    driver: str | None = None  # bound kernel driver (the `driver` symlink's name)
+    pcie_gen_current: int | None = None
+    pcie_gen_max: int | None = None
+    pcie_width_current: int | None = None
+    pcie_width_max: int | None = None
+    numa_node: int | None = None
+
+    @property
+    def vendor(self) -> str | None:
+        return {"0x10de": "nvidia", "0x1002": "amd", "0x8086": "intel"}.get(self.vendor_id or "")
+
+    @property
+    def is_gpu(self) -> bool:
+        # 0x03xxxx display controllers; 0x1200 processing accelerators (some datacenter parts)
+        cls = self.class_code or ""
+        return cls.startswith("0x03") or cls.startswith("0x1200")
+
+
+@dataclass(frozen=True)
+class PciFacts:
+    devices: tuple[PciDevice, ...] = ()  # GPU-class devices only
+    devices_seen: int | None = None  # all PCI functions listed
+    unknown: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class KernelFacts:
+    modules_available: bool = False  # /proc/modules could be read
+    loaded: tuple[str, ...] = ()  # GPU-related modules that are loaded
+    module_versions: dict[str, str] = field(default_factory=dict)
+    cmdline: str | None = None
+    modprobe_dirs: tuple[str, ...] = ()  # modprobe.d directories that could be listed
+    modprobe_files: tuple[str, ...] = ()  # modprobe.d files that were read
+    nouveau_blacklist: tuple[str, ...] = ()  # "file: line" that keep nouveau away
+    unknown: dict[str, str] = field(default_factory=dict)
+
+    def is_loaded(self, name: str) -> bool:
+        return name in self.loaded
+
+
+@dataclass(frozen=True)
+class NvidiaDriverFacts:
+    version: str | None = None  # loaded kernel module ("550.54.14")
+    cuda_version: str | None = None  # highest CUDA the driver supports ("12.4")
+    source: str | None = None
+    unknown: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GpuFacts:
+    pci_bus_id: str | None
+    vendor: str = "nvidia"
+    name: str | None = None
+    memory_total_mib: int | None = None
+    compute_capability: str | None = None
+    pcie_gen_current: int | None = None
+    pcie_gen_max: int | None = None
+    pcie_width_current: int | None = None
+    pcie_width_max: int | None = None
+    power_limit_w: float | None = None  # the enforced limit
+    power_default_limit_w: float | None = None
+    kernel_driver: str | None = None
+    numa_node: int | None = None
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    created: str | None  # when the facts were taken (ISO-8601 UTC)
+    dlkit_version: str
+
+
+@dataclass(frozen=True)
+class Facts:
+    run: RunFacts
+    cpu: CpuFacts = CpuFacts()
+    memory: MemoryFacts = MemoryFacts()
+    os: OsFacts = OsFacts()
+    pci: PciFacts = PciFacts()
+    kernel: KernelFacts = KernelFacts()
+    nvidia_driver: NvidiaDriverFacts = NvidiaDriverFacts()
+    gpus: tuple[GpuFacts, ...] = ()  # NVIDIA only, sorted by PCI bus id
+    other_gpus: tuple[GpuFacts, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return _jsonable(dataclasses.asdict(self))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value

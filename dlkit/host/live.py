@@ -1,0 +1,177 @@
+"""LiveHost: reads the real machine. The only module that opens files, runs commands
+or calls libraries that read the system themselves (psutil, py-cpuinfo)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import errno
+import os
+import signal
+import subprocess
+import sys
+from typing import Any, Callable
+
+from dlkit.host.base import (
+    DEFAULT_COMMAND_TIMEOUT_S,
+    MAX_READ_BYTES,
+    CommandResult,
+    DirList,
+    FileRead,
+    Host,
+    decode,
+    normpath,
+)
+
+# dmesg on a busy server runs to megabytes; the newest lines matter most, so a long
+# output keeps its tail.
+MAX_OUTPUT_BYTES = 8 * 1024 * 1024
+
+
+def _os_error(exc: OSError) -> str:
+    if exc.errno == errno.ENOENT or isinstance(exc, FileNotFoundError):
+        return "missing"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if exc.errno == errno.EISDIR:
+        return "is a directory"
+    if exc.errno == errno.ENOTDIR:
+        return "missing"
+    return exc.strerror or type(exc).__name__
+
+
+def _psutil_virtual_memory() -> dict[str, int]:
+    import psutil
+
+    mem = psutil.virtual_memory()
+    return {"total": int(mem.total), "available": int(mem.available)}
+
+
+def _psutil_swap_memory() -> dict[str, int]:
+    import psutil
+
+    swap = psutil.swap_memory()
+    return {"total": int(swap.total), "free": int(swap.free)}
+
+
+def _psutil_cpu_count() -> dict[str, int | None]:
+    import psutil
+
+    return {"logical": psutil.cpu_count(logical=True), "physical": psutil.cpu_count(logical=False)}
+
+
+def _cpuinfo() -> dict[str, Any]:
+    # py-cpuinfo starts a child Python and costs about a second: the CPU probe asks for
+    # it only where there is no /proc/cpuinfo (Windows, macOS).
+    import cpuinfo
+
+    info = cpuinfo.get_cpu_info()
+    keep = ("brand_raw", "vendor_id_raw", "arch", "bits", "count", "hz_advertised_friendly",
+            "hz_advertised", "hz_actual", "flags", "family", "model")
+    return {k: info.get(k) for k in keep}
+
+
+# name -> zero-argument callable returning JSON-able data. Replay answers the same
+# names from live.json, so a probe cannot tell the difference.
+LIBRARY_CALLS: dict[str, Callable[[], Any]] = {
+    "psutil.virtual_memory": _psutil_virtual_memory,
+    "psutil.swap_memory": _psutil_swap_memory,
+    "psutil.cpu_count": _psutil_cpu_count,
+    "cpuinfo.get_cpu_info": _cpuinfo,
+}
+
+
+def current_platform() -> str:
+    if sys.platform.startswith("win"):
+        return "windows"
+    if sys.platform == "darwin":
+        return "darwin"
+    return "linux"
+
+
+class LiveHost(Host):
+    description = "this machine (live)"
+
+    def __init__(self, max_read_bytes: int = MAX_READ_BYTES) -> None:
+        self.platform = current_platform()
+        self.max_read_bytes = max_read_bytes
+        self._created = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def created(self) -> str:
+        return self._created
+
+    def read_text(self, path: str) -> FileRead:
+        path = normpath(path)
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read(self.max_read_bytes + 1)
+        except OSError as exc:
+            return FileRead(path, None, _os_error(exc))
+        truncated = len(data) > self.max_read_bytes
+        text, undecodable = decode(data[: self.max_read_bytes])
+        return FileRead(path, text, None, truncated, undecodable)
+
+    def list_dir(self, path: str) -> DirList:
+        path = normpath(path)
+        try:
+            return DirList(path, tuple(sorted(os.listdir(path))))
+        except OSError as exc:
+            return DirList(path, None, _os_error(exc))
+
+    def readlink(self, path: str) -> str | None:
+        try:
+            return os.readlink(normpath(path))
+        except OSError:
+            return None
+
+    def env(self, name: str) -> str | None:
+        return os.environ.get(name)
+
+    def library(self, name: str) -> Any:
+        call = LIBRARY_CALLS.get(name)
+        if call is None:
+            return None
+        try:
+            return call()
+        except Exception:  # an unavailable library is absence, not a crash
+            return None
+
+    def run(self, argv, timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S) -> CommandResult:
+        argv = tuple(argv)
+        try:
+            # argv list, never shell=True; a new session so that a hung command and its
+            # children can be killed together on timeout.
+            proc = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=os.name == "posix",
+                env={**os.environ, "LC_ALL": "C", "LANG": "C"},
+            )
+        except FileNotFoundError:
+            return CommandResult(argv, None, "", "", "not-found")
+        except OSError as exc:
+            return CommandResult(argv, None, "", str(exc), "error")
+        try:
+            out, err = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self._kill(proc)
+            return CommandResult(argv, None, "", f"timed out after {timeout_s:g} s", "timeout")
+        stdout, _ = decode(out[-MAX_OUTPUT_BYTES:])
+        stderr, _ = decode(err[-MAX_OUTPUT_BYTES:])
+        status = "ok" if proc.returncode == 0 else "error"
+        return CommandResult(argv, proc.returncode, stdout, stderr, status)
+
+    @staticmethod
+    def _kill(proc: subprocess.Popen) -> None:
+        try:
+            if os.name == "posix":
+                os.killpg(proc.pid, signal.SIGKILL)
+            else:
+                proc.kill()
+        except OSError:
+            pass
+        try:
+            proc.communicate(timeout=1.0)
+        except (subprocess.TimeoutExpired, OSError, ValueError):
+            pass

@@ -1,0 +1,30 @@
+"""``--markdown``: a report to paste into a bug report or issue tracker."""
+
+from __future__ import annotations
+
+from dlkit.render.summary import machine_lines
+from dlkit.report import Report
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(report: Report, source: str) -> str:
+    f = report.facts
+    out = [f"## dlkit doctor: {report.status}", "",
+           f"dlkit {f.run.dlkit_version}, {source}, {f.run.created or 'time unknown'}", ""]
+    out += [f"- **{label}**: {value}" for label, value in machine_lines(f)]
+    problems = [x for x in report.findings if x.severity.is_problem or x.severity.value == "info"]
+    if problems:
+        out += ["", "### Findings"]
+    for x in problems:
+        out += ["", f"#### {x.severity.value}: {x.title} (`{x.code}`)", "", x.detail]
+        if x.evidence:
+            out += ["", "Evidence:", "", "```", *x.evidence, "```"]
+        if x.fix and x.severity.is_problem:
+            out += ["", "Fix:", "", "```sh", x.fix, "```"]
+    out += ["", "### All checks", "", "| code | result | summary |", "|---|---|---|"]
+    out += [f"| `{x.code}` | {x.severity.value} | {_cell(x.title if x.severity.value != 'skipped' else x.detail)} |"
+            for x in report.findings]
+    return "\n".join(out) + "\n"
