@@ -147,6 +147,12 @@ def _from_proc(host: Host, text: str) -> CpuFacts:
     max_mhz = max_khz / 1000 if max_khz else None
     if max_mhz is None:
         unknown["max_mhz"] = "no cpufreq in sysfs (virtual machine or container)"
+    if base_mhz is None:
+        # Virtual machines often show no clock but the one the hypervisor reports.
+        try:
+            base_mhz = float(first["cpu MHz"]) if "cpu MHz" in first else None
+        except ValueError:
+            base_mhz = None
 
     return _finish(model, vendor, arch, sockets, physical, logical, base_mhz, max_mhz, flags,
                    _int(first.get("cpu family")), _int(first.get("model")), "/proc/cpuinfo", unknown)

@@ -45,7 +45,7 @@ def render_console(report: Report, console: Console, source: str, verbose: bool 
     table.add_column(style="bold")
     table.add_column()
     for label, value in machine_lines(facts):
-        table.add_row(label, value)
+        table.add_row(label, Text(value))  # Text: '[avx2 ...]' is not rich markup
     console.print(Padding(table, (1, 0, 1, 2)))
 
     shown = [f for f in report.findings if verbose or f.severity.is_problem or f.severity == Severity.INFO]
