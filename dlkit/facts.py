@@ -102,25 +102,54 @@ class KernelFacts:
 
 @dataclass(frozen=True)
 class NvidiaDriverFacts:
-    version: str | None = None  # loaded kernel module ("550.54.14")
+    version: str | None = None  # loaded kernel module / user-space driver ("550.54.14")
     cuda_version: str | None = None  # highest CUDA the driver supports ("12.4")
+    nvml_version: str | None = None  # user-space NVML library ("12.550.54.14")
     source: str | None = None
     unknown: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class GpuFacts:
-    pci_bus_id: str | None
+    """One GPU. PCI facts come from sysfs; the rest from NVML or nvidia-smi.
+
+    Check by hand: ``nvidia-smi -q -i <bus id>``.
+    """
+
+    pci_bus_id: str | None  # sysfs form, lower case: "0000:01:00.0"
     vendor: str = "nvidia"
     name: str | None = None
+    uuid: str | None = None
     memory_total_mib: int | None = None
-    compute_capability: str | None = None
+    memory_used_mib: int | None = None
+    compute_capability: str | None = None  # "8.6"
     pcie_gen_current: int | None = None
     pcie_gen_max: int | None = None
     pcie_width_current: int | None = None
     pcie_width_max: int | None = None
+    power_draw_w: float | None = None
     power_limit_w: float | None = None  # the enforced limit
     power_default_limit_w: float | None = None
+    temperature_c: float | None = None
+    slowdown_temperature_c: float | None = None
+    performance_state: str | None = None  # "P0".."P12"
+    utilization_gpu_pct: float | None = None
+    # active clock-event (throttle) reasons, snake_case as in nvidia-smi's XML:
+    # sw_power_cap, hw_slowdown, hw_thermal_slowdown, hw_power_brake_slowdown, sw_thermal_slowdown, ...
+    clock_event_reasons: tuple[str, ...] | None = None
+    persistence_mode: bool | None = None
+    compute_mode: str | None = None  # "Default", "Exclusive_Process", "Prohibited"
+    driver_model: str | None = None  # Windows: "WDDM" | "TCC"
+    virtualization_mode: str | None = None  # "None", "VGPU", "Pass-Through", ...
+    mig_mode: bool | None = None  # current MIG mode enabled
+    mig_instances: int | None = None  # GPU instances configured (None when not reported)
+    ecc_mode: bool | None = None
+    ecc_uncorrectable_volatile: int | None = None
+    ecc_uncorrectable_aggregate: int | None = None
+    retired_pages: int | None = None
+    retired_pages_pending: bool | None = None
+    remapped_rows_pending: bool | None = None
+    remapped_rows_failure: bool | None = None
     kernel_driver: str | None = None
     numa_node: int | None = None
     source: str | None = None
