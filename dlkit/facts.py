@@ -156,6 +156,105 @@ class GpuFacts:
 
 
 @dataclass(frozen=True)
+class NvidiaReport:
+    """What one source (NVML, ``nvidia-smi -q -x``, ``-q``, the default table, ``-L``) says.
+
+    ``failure`` is a stable kind when the source answered with a known failure:
+    driver-not-loaded | library-mismatch | library-not-found | no-devices | gpu-lost |
+    insufficient-permissions | unknown-error | timeout | not-found; ``failure_text`` is
+    the exact message the user would search for.
+    """
+
+    source: str  # "nvml" | "nvidia-smi -q -x" | "nvidia-smi -q" | "nvidia-smi" | "nvidia-smi -L"
+    driver_version: str | None = None
+    cuda_version: str | None = None
+    nvml_version: str | None = None
+    gpus: tuple[GpuFacts, ...] = ()
+    failure: str | None = None
+    failure_text: str | None = None
+
+
+@dataclass(frozen=True)
+class CudaToolkit:
+    version: str | None  # "12.8" (major.minor; full_version keeps the patch)
+    full_version: str | None = None
+    path: str | None = None  # /usr/local/cuda-12.8
+    source: str | None = None  # "nvcc --version" | "/usr/local/cuda-12.8/version.json" | ...
+    on_path: bool = False  # this is the nvcc that PATH finds
+
+
+@dataclass(frozen=True)
+class CudnnInstall:
+    version: str | None  # "9.1.0"
+    source: str  # header path, library path or "pip nvidia-cudnn-cu12"
+
+
+@dataclass(frozen=True)
+class CudaFacts:
+    toolkits: tuple[CudaToolkit, ...] = ()
+    cuda_home: str | None = None  # CUDA_HOME / CUDA_PATH
+    gcc_version: str | None = None  # host compiler that nvcc would use
+    cudnn: tuple[CudnnInstall, ...] = ()
+    unknown: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class XidEvent:
+    xid: int
+    pci_bus_id: str | None
+    line: str  # the kernel log line, as printed
+    boot: str  # "current" | "previous"
+
+
+@dataclass(frozen=True)
+class KernelLogFacts:
+    xids: tuple[XidEvent, ...] = ()
+    nvrm_messages: tuple[str, ...] = ()  # NVRM lines worth showing (API mismatch, probe not called, ...)
+    nouveau_messages: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()  # what was read: "dmesg", "journalctl -b -1", "/var/log/kern.log"
+    unknown: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PlatformSecurityFacts:
+    secure_boot: bool | None = None
+    secure_boot_source: str | None = None  # "mokutil --sb-state" | EFI variable path
+    unknown: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TorchFacts:
+    version: str | None = None  # "2.5.1+cu124"
+    cuda: str | None = None  # torch.version.cuda, None for CPU/ROCm builds
+    hip: str | None = None  # torch.version.hip
+    cuda_available: bool | None = None
+    device_count: int | None = None
+    arch_list: tuple[str, ...] | None = None  # torch.cuda.get_arch_list()
+    cudnn_version: int | None = None  # torch.backends.cudnn.version(), e.g. 90100
+    error: str | None = None  # exception or warning text at CUDA init
+    libraries: tuple[str, ...] = ()  # libcudnn / libcudart actually mapped (/proc/self/maps)
+
+
+@dataclass(frozen=True)
+class PythonFacts:
+    executable: str | None = None
+    chosen_by: str | None = None  # "--python" | "VIRTUAL_ENV" | "CONDA_PREFIX" | "PATH" | "import"
+    python_version: str | None = None
+    packages: dict[str, str] = field(default_factory=dict)
+    torch: TorchFacts | None = None  # None when torch is not installed (or unknown: see unknown)
+    tensorflow: dict[str, Any] | None = None
+    jax: dict[str, Any] | None = None
+    unknown: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EnvFacts:
+    cuda_visible_devices: str | None = None
+    nvidia_visible_devices: str | None = None
+    ld_library_path: str | None = None
+
+
+@dataclass(frozen=True)
 class RunFacts:
     created: str | None  # when the facts were taken (ISO-8601 UTC)
     dlkit_version: str
