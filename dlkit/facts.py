@@ -102,9 +102,15 @@ class KernelFacts:
 
 @dataclass(frozen=True)
 class NvidiaDriverFacts:
-    version: str | None = None  # loaded kernel module / user-space driver ("550.54.14")
+    version: str | None = None  # the driver ("550.54.14"): user space when it answered, else the module
     cuda_version: str | None = None  # highest CUDA the driver supports ("12.4")
     nvml_version: str | None = None  # user-space NVML library ("12.550.54.14")
+    module_version: str | None = None  # loaded kernel module (/proc/driver/nvidia/version)
+    userspace_version: str | None = None  # what NVML / nvidia-smi report
+    module_versions: dict[str, str] = field(default_factory=dict)  # /sys/module/nvidia*/version
+    probed_gpus: tuple[str, ...] = ()  # bus ids in /proc/driver/nvidia/gpus
+    failure: str | None = None  # NvidiaReport.failure of the best source
+    failure_text: str | None = None
     source: str | None = None
     unknown: dict[str, str] = field(default_factory=dict)
 
@@ -271,6 +277,11 @@ class Facts:
     nvidia_driver: NvidiaDriverFacts = NvidiaDriverFacts()
     gpus: tuple[GpuFacts, ...] = ()  # NVIDIA only, sorted by PCI bus id
     other_gpus: tuple[GpuFacts, ...] = ()
+    cuda: CudaFacts = CudaFacts()
+    kernel_log: KernelLogFacts = KernelLogFacts()
+    security: PlatformSecurityFacts = PlatformSecurityFacts()
+    env: EnvFacts = EnvFacts()
+    python: PythonFacts = PythonFacts()
 
     def to_json(self) -> dict[str, Any]:
         return _jsonable(dataclasses.asdict(self))
