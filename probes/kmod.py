@@ -70,8 +70,14 @@ def collect(host: Host) -> KernelFacts:
     unknown: dict[str, str] = {}
     r = host.read_text("/proc/modules")
     loaded: list[str] = []
+    modules_available = r.text is not None
     if r.text is not None:
-        loaded = [m for m in parse_modules(r.text) if m in GPU_MODULES]
+        names = parse_modules(r.text)
+        loaded = [m for m in names if m in GPU_MODULES]
+        if not names and r.text.strip():
+            # Text but not one "name size ..." line: garbage, not "no module loaded".
+            modules_available = False
+            unknown["loaded"] = "/proc/modules has no module lines"
     else:
         unknown["loaded"] = f"/proc/modules: {r.error}"
     versions = {}
@@ -97,7 +103,7 @@ def collect(host: Host) -> KernelFacts:
     if not dirs:
         unknown["nouveau_blacklist"] = "no modprobe.d directory could be listed"
     return KernelFacts(
-        modules_available=r.text is not None,
+        modules_available=modules_available,
         loaded=tuple(sorted(set(loaded))),
         module_versions=versions,
         cmdline=cmd.text.strip() if cmd.text is not None else None,
@@ -123,7 +129,9 @@ def parse_driver_version(text: str) -> str | None:
 def collect_driver(host: Host) -> NvidiaDriverFacts:
     r = host.read_text("/proc/driver/nvidia/version")
     if r.text is None:
-        return NvidiaDriverFacts(unknown={"version": f"/proc/driver/nvidia/version: {r.error} (NVIDIA module not loaded)"})
+        # Only a missing file says the module is not loaded; "permission denied" says nothing.
+        why = f"/proc/driver/nvidia/version: {r.error}" + (" (NVIDIA module not loaded)" if r.error == "missing" else "")
+        return NvidiaDriverFacts(unknown={"version": why})
     version = parse_driver_version(r.text)
     return NvidiaDriverFacts(
         version=version,

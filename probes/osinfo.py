@@ -72,12 +72,16 @@ def collect(host: Host) -> OsFacts:
     unknown: dict[str, str] = {}
     release: dict[str, str] = {}
     r = host.read_text("/etc/os-release")
+    first_error = r.error
     if r.text is None:
         r = host.read_text("/usr/lib/os-release")
     if r.text is not None:
         release = parse_os_release(r.text)
+        if "ID" not in release and host.platform == "linux":
+            unknown["distro_id"] = f"{r.path} has no ID line"
     elif host.platform == "linux":
-        unknown["distro_id"] = f"/etc/os-release: {r.error}"
+        # Say why the first file failed: "permission denied" must not read as "missing".
+        unknown["distro_id"] = f"/etc/os-release: {first_error}; /usr/lib/os-release: {r.error}"
 
     kernel = wsl = None
     v = host.read_text("/proc/version")
@@ -85,6 +89,8 @@ def collect(host: Host) -> OsFacts:
         kernel = kernel_from_proc_version(v.text)
         # WSL kernels say "microsoft" ("-microsoft-standard-WSL2", WSL1 "-Microsoft").
         wsl = "microsoft" in v.text.lower()
+        if kernel is None:
+            unknown["kernel"] = "/proc/version has no 'Linux version' line"
     elif host.platform == "linux":
         unknown["kernel"] = f"/proc/version: {v.error}"
 

@@ -68,8 +68,10 @@ def read_device(host: Host, bdf: str, cls: str | None, vendor: str | None) -> Pc
 def collect(host: Host) -> PciFacts:
     listing = host.list_dir(DEVICES)
     if listing.entries is None:
-        return PciFacts(unknown={"devices": f"{DEVICES}: {listing.error} (no PCI sysfs: container, VM or not Linux)"})
+        why = f"{DEVICES}: {listing.error}" + (" (no PCI sysfs: container, VM or not Linux)" if listing.error == "missing" else "")
+        return PciFacts(unknown={"devices": why})
     devices = []
+    unread = []
     for bdf in listing.entries:
         if not re.fullmatch(r"[0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]", bdf):
             continue
@@ -78,4 +80,8 @@ def collect(host: Host) -> PciFacts:
         dev = PciDevice(bus_id=bdf, vendor_id=vendor, class_code=cls)
         if dev.is_gpu:
             devices.append(read_device(host, bdf, cls, vendor))
-    return PciFacts(devices=tuple(sorted(devices, key=lambda d: d.bus_id.lower())), devices_seen=len(listing.entries))
+        elif cls is None or vendor is None:
+            unread.append(bdf)  # could be a GPU: say so rather than drop it silently
+    unknown = {"devices": f"class or vendor unreadable for {', '.join(unread)}"} if unread else {}
+    return PciFacts(devices=tuple(sorted(devices, key=lambda d: d.bus_id.lower())), devices_seen=len(listing.entries),
+                    unknown=unknown)

@@ -23,7 +23,8 @@ def ram_below_vram(facts: Facts) -> Finding:
     if ram < vram:
         return Finding(
             code, Severity.WARNING,
-            f"RAM ({ram / 1024:.0f} GiB) is smaller than GPU memory ({vram / 1024:.0f} GiB)",
+            # one decimal: 23.5 GiB of RAM under a 24 GiB GPU must not read "24 GiB < 24 GiB"
+            f"RAM ({ram / 1024:.1f} GiB) is smaller than GPU memory ({vram / 1024:.1f} GiB)",
             "Loading a checkpoint, pinned-memory data loaders and CPU offload all stage GPU-sized "
             "buffers in RAM; with less RAM than VRAM they swap or get killed by the OOM killer.",
             f"# add RAM: at least {vram / 1024:.0f} GiB (the largest GPU's memory), ideally the sum of all GPUs' memory\n"

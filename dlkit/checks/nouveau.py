@@ -38,7 +38,11 @@ def nouveau_loaded(facts: Facts) -> Finding:
             "(\"NVRM: The NVIDIA probe routine was not called ... nouveau ... obtained ownership\"); "
             "CUDA cannot use a GPU nouveau holds, and both loaded together is fragile.",
             per_family(facts.os.distro_family, REBUILD_INITRAMFS), tuple(evidence))
-    return ok(code, "nouveau is not loaded", evidence=["/proc/modules: no nouveau"] if facts.kernel.modules_available else [])
+    if facts.kernel.modules_available:
+        return ok(code, "nouveau is not loaded", evidence=["/proc/modules: no nouveau"])
+    # /proc/modules unknown: only the GPUs' driver bindings speak, so claim no more than they show.
+    return ok(code, "no NVIDIA GPU is bound to nouveau",
+              evidence=[f"/sys/bus/pci/devices/{g.pci_bus_id}/driver -> {g.kernel_driver}" for g in facts.gpus if g.kernel_driver])
 
 
 @check("nouveau.not-blacklisted", "the NVIDIA driver is installed but nouveau is not blacklisted")

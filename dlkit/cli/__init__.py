@@ -28,7 +28,7 @@ class OneLineErrors(typer.core.TyperGroup):
                 typer.echo("dlkit: aborted", err=True)
                 sys.exit(130)
             if callable(getattr(exc, "format_message", None)) and hasattr(exc, "exit_code"):
-                typer.echo(f"dlkit: error: {exc.format_message()}", err=True)
+                typer.echo(f"dlkit: error: {' '.join(exc.format_message().split())}", err=True)
                 sys.exit(2)
             raise
         sys.exit(rv if isinstance(rv, int) else 0)

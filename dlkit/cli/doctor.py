@@ -17,7 +17,8 @@ from dlkit.render import render_console, render_json, render_markdown
 
 
 def _fail(message: str) -> None:
-    typer.echo(f"dlkit: error: {message}", err=True)
+    # One line, whatever the message holds (spec §2: usage errors are one line on stderr).
+    typer.echo(f"dlkit: error: {' '.join(str(message).split())}", err=True)
     raise typer.Exit(2)
 
 

@@ -136,6 +136,42 @@ class Host:
         """
         raise NotImplementedError
 
+    def nvml(self) -> dict[str, Any] | None:
+        """What NVML said about the GPUs: the ``dlkit.nvml/1`` snapshot of
+        :func:`dlkit.host.nvml.snapshot` (a capture's ``nvml.json``).
+
+        A failed NVML is an answer too (``init.ok`` false, with the error kind). ``None``
+        means NVML was not asked: the Python binding is not installed, or the capture has
+        no ``nvml.json``; the NVIDIA probe then reads nvidia-smi instead.
+        """
+        return None
+
+    def python_probe(self, executable: str | None, import_frameworks: bool, timeout_s: float, *,
+                     use_cache: bool = False, driver_version: str | None = None) -> dict[str, Any] | None:
+        """What the target interpreter ``executable`` reports about its frameworks: the
+        capture's ``python.json`` (spec §3, schema in :mod:`dlkit.host.pyprobe`).
+
+        Live, a child ``[executable, "-c", ...]`` answers: versions only (fast, nothing
+        imported) unless ``import_frameworks``, which imports torch/TensorFlow/JAX and
+        initialises CUDA (1-5 s). A child that crashes, hangs past ``timeout_s`` or is not
+        a Python is an answer too (``{"error": "crashed: signal 11 (SIGSEGV)", ...}``).
+        ``use_cache`` reuses an earlier import answer while the interpreter, its packages,
+        the mapped CUDA libraries and ``driver_version`` are unchanged. On replay the
+        capture's python.json whatever the arguments. ``None``: nothing to ask (no
+        interpreter, or the capture holds no python.json).
+        Check by hand: ``python -c "import torch; print(torch.__version__, torch.cuda.is_available())"``.
+        """
+        return None
+
+    def which(self, name: str) -> str | None:
+        """The executable a shell would run for ``name`` (``shutil.which``), or ``None``.
+
+        A name with a directory part (``/opt/venv/bin/python``) is returned as given when it
+        is an executable file. Replay answers from the capture's live.json ("which").
+        Check by hand: ``command -v NAME``.
+        """
+        return None
+
     def created(self) -> str | None:
         """When the facts were taken (ISO-8601 UTC); live hosts say now."""
         return None

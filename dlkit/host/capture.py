@@ -198,7 +198,12 @@ def _read_tar(path: str) -> Capture:
     except CaptureError:
         raise
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
-        raise CaptureError(f"{path}: corrupt or truncated archive ({exc.__class__.__name__}: {exc})") from None
+        if isinstance(exc, tarfile.ReadError) and "could not be opened" in str(exc):
+            # tarfile.open("r:*") tried every compression: not an archive at all. Its
+            # message lists each attempt on its own line; the user gets one line.
+            raise CaptureError(f"{path}: not a dlkit capture (neither a capture directory nor a .tar.gz archive)") from None
+        detail = " ".join(str(exc).split())
+        raise CaptureError(f"{path}: corrupt or truncated archive ({exc.__class__.__name__}: {detail})") from None
     return _assemble(top, files, links, dirs)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as _dt
 import errno
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +22,8 @@ from dlkit.host.base import (
     decode,
     normpath,
 )
+from dlkit.host.nvml import SnapshotOnce
+from dlkit.host.pyprobe import probe_python
 
 # dmesg on a busy server runs to megabytes; the newest lines matter most, so a long
 # output keeps its tail.
@@ -95,6 +98,8 @@ class LiveHost(Host):
         self.platform = current_platform()
         self.max_read_bytes = max_read_bytes
         self._created = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        # NVML is asked once per host, lazily, within 4 s (dlkit/host/nvml.py)
+        self._nvml = SnapshotOnce()
 
     def created(self) -> str:
         return self._created
@@ -115,6 +120,10 @@ class LiveHost(Host):
         try:
             return DirList(path, tuple(sorted(os.listdir(path))))
         except OSError as exc:
+            # A file listed as a directory: say so, as ReplayHost does (ENOTDIR is "missing"
+            # for a read, where a parent of the path is the file).
+            if exc.errno == errno.ENOTDIR and os.path.exists(path):
+                return DirList(path, None, "not a directory")
             return DirList(path, None, _os_error(exc))
 
     def readlink(self, path: str) -> str | None:
@@ -134,6 +143,20 @@ class LiveHost(Host):
             return call()
         except Exception:  # an unavailable library is absence, not a crash
             return None
+
+    def python_probe(self, executable: str | None, import_frameworks: bool, timeout_s: float, *,
+                     use_cache: bool = False, driver_version: str | None = None) -> dict[str, Any] | None:
+        """A child of ``executable`` answers (dlkit/host/pyprobe.py); see ``Host.python_probe``."""
+        if not executable:
+            return None
+        return probe_python(executable, import_frameworks, timeout_s, use_cache=use_cache, driver_version=driver_version)
+
+    def which(self, name: str) -> str | None:
+        return shutil.which(name)
+
+    def nvml(self) -> dict[str, Any] | None:
+        """NVML's answers (``dlkit.host.nvml.snapshot``); see ``Host.nvml``."""
+        return self._nvml.get()
 
     def run(self, argv, timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S) -> CommandResult:
         argv = tuple(argv)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 from typing import Any
@@ -27,6 +28,8 @@ class RecordingHost(Host):
         self.commands: dict[tuple[str, ...], CommandResult] = {}
         self.environ: dict[str, str] = {}
         self.live: dict[str, Any] = {}
+        self.nvml_snapshot: dict[str, Any] | None = None  # written as nvml.json
+        self.python: dict[str, Any] | None = None  # written as python.json
 
     def created(self) -> str:
         return self.inner.created()
@@ -82,6 +85,29 @@ class RecordingHost(Host):
                 self.live[name] = value
         return value
 
+    def python_probe(self, executable: str | None, import_frameworks: bool, timeout_s: float, *,
+                     use_cache: bool = False, driver_version: str | None = None) -> dict[str, Any] | None:
+        answer = self.inner.python_probe(executable, import_frameworks, timeout_s,
+                                         use_cache=use_cache, driver_version=driver_version)
+        if answer is not None:
+            with self._lock:
+                self.python = copy.deepcopy(answer)  # the last answer is the one the probes used
+        return answer
+
+    def which(self, name: str) -> str | None:
+        path = self.inner.which(name)
+        with self._lock:
+            # "not found" is recorded too; a new dict, so a capture taken earlier is not changed
+            self.live["which"] = {**(self.live.get("which") or {}), name: path}
+        return path
+
+    def nvml(self) -> dict[str, Any] | None:
+        snap = self.inner.nvml()
+        if snap is not None:
+            with self._lock:
+                self.nvml_snapshot = copy.deepcopy(snap)
+        return snap
+
     def to_capture(self, redactor: Redactor | None, notes: str = "") -> Capture:
         """What was read, as a capture; redacted when a redactor is given."""
         manifest: dict[str, Any] = {
@@ -102,10 +128,13 @@ class RecordingHost(Host):
                 commands=dict(self.commands),
                 environ=dict(self.environ),
                 live=dict(self.live),
+                nvml=copy.deepcopy(self.nvml_snapshot),
+                python=copy.deepcopy(self.python),
             )
             if self.unreadable:
                 manifest["unreadable"] = dict(sorted(self.unreadable.items()))
         if redactor is not None:
             cap = redactor.redact_capture(cap)
-            manifest["redactions"] = redactor.summary()
+            # redact_capture copies the manifest: record the summary in the copy it returned.
+            cap.manifest["redactions"] = redactor.summary()
         return cap

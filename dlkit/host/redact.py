@@ -23,7 +23,15 @@ MAC = re.compile(r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}(?![0-9A
 UUID = re.compile(r"\b(GPU-|MIG-)?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\b")
 # A dotted quad that is not part of a longer dotted number or a version string:
 # cuDNN "9.1.0.70" or TensorRT "10.0.1.6" must survive, "inet 10.0.0.5" must not.
-IPV4 = re.compile(r"(?<![\w.+=-])(?<!version )(?<!Version )(\d{1,3}(?:\.\d{1,3}){3})(?![\w.+-])")
+IPV4 = re.compile(r"(?<![\w.+-])(\d{1,3}(?:\.\d{1,3}){3})(?![\w.+-])")
+# What precedes a dotted quad on its line when it is a version: a pip specifier
+# ("nvidia-cudnn-cu12==9.1.0.70") or a word naming a versioned thing ("cuDNN 9.1.0.70",
+# '"nvidia-cudnn-cu12": "9.1.0.70"', "TensorRT version: 10.0.1.6"). A lone "=" is not
+# enough: "ip=10.0.0.5" and "nfsroot=10.0.0.5:/srv" on /proc/cmdline are addresses.
+VERSION_CONTEXT = re.compile(
+    r"(?:==|~=|>=|<=|!=)$"
+    r"|(?i:version|cudnn|tensorrt|nvinfer|nccl|cublas|cufft|curand|cusolver|cusparse|nvjitlink|nvrtc|nvtx|cuda|driver|bios|firmware)"
+    r"[\w.+-]*[\"']?\s*[:=]?\s*[\"']?$")
 IPV6_CANDIDATE = re.compile(r"(?<![\w:.])[0-9A-Fa-f:]*:[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*(?![\w:])")
 HOME = re.compile(r"(/home/|/Users/|[A-Za-z]:\\Users\\|/var/home/)([^/\\\s\"':]+)")
 SERIAL_TEXT = re.compile(r"(Serial Number\s*:\s*)(\S+)", re.I)
@@ -32,6 +40,12 @@ SERIAL_XML = re.compile(r"(<serial>)([^<]+)(</serial>)")
 # variable GUID is part of the SecureBoot variable's path and must stay as it is.
 PUBLIC_GUIDS = {"8be4df61-93ca-11d2-aa0d-00e098032b8c"}
 NOT_A_USER = {"root", "user", "runner", "ubuntu", "shared", "linuxbrew"}
+# Default hostnames of distribution and cloud images are not identifying, and replacing
+# them everywhere would rewrite the facts ("ID=ubuntu" in /etc/os-release, "nvidia" in
+# /proc/modules).
+GENERIC_HOSTNAMES = {"localhost", "localhost.localdomain", "(none)", "ubuntu", "debian", "fedora", "centos",
+                     "rhel", "rocky", "almalinux", "arch", "archlinux", "manjaro", "opensuse", "kali",
+                     "raspberrypi", "pop-os", "linux", "nvidia", "cuda", "gpu", "docker", "container"}
 
 
 class Redactor:
@@ -40,7 +54,7 @@ class Redactor:
         self.counts: Counter[str] = Counter()
         names = {h.strip() for h in hostnames if h and len(h.strip()) >= 3}
         names |= {h.split(".")[0] for h in names if len(h.split(".")[0]) >= 3}
-        names -= {"localhost", "localhost.localdomain", "(none)"}
+        names = {n for n in names if n.lower() not in GENERIC_HOSTNAMES}
         # Longest first so that a FQDN is replaced before its short name.
         self.hostnames = sorted(names, key=len, reverse=True)
 
@@ -102,6 +116,9 @@ class Redactor:
         except ValueError:
             return m.group(0)
         if ip.is_loopback or ip.is_unspecified or str(ip).startswith("192.0.2.") or ip.is_multicast:
+            return m.group(0)
+        line = m.string[max(0, m.start() - 120):m.start()].rsplit("\n", 1)[-1]
+        if VERSION_CONTEXT.search(line):
             return m.group(0)
         return self._placeholder("ip", str(ip), lambda n: f"192.0.2.{n % 254 + 1}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import posixpath
 from typing import Any
 
@@ -71,7 +72,13 @@ class ReplayHost(Host):
         return DirList(path, tuple(self.capture.children(real)))
 
     def readlink(self, path: str) -> str | None:
-        return self.capture.links.get(normpath(path))
+        # The link itself is not followed, but its parent may be a stored link
+        # (/sys/bus/pci/devices/<bdf> -> ../../../devices/...), as read_text and list_dir allow.
+        path = normpath(path)
+        if path in self.capture.links:
+            return self.capture.links[path]
+        real = posixpath.join(self._resolve(posixpath.dirname(path)), posixpath.basename(path))
+        return self.capture.links.get(real)
 
     def run(self, argv, timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S) -> CommandResult:
         argv = tuple(argv)
@@ -83,3 +90,17 @@ class ReplayHost(Host):
 
     def library(self, name: str) -> Any:
         return self.capture.live.get(name)
+
+    def nvml(self) -> dict[str, Any] | None:
+        return self.capture.nvml
+
+    def python_probe(self, executable: str | None, import_frameworks: bool, timeout_s: float, *,
+                     use_cache: bool = False, driver_version: str | None = None) -> dict[str, Any] | None:
+        # The capture's python.json answers whatever was asked: the target interpreter is
+        # on the machine the capture came from.
+        return copy.deepcopy(self.capture.python) if self.capture.python is not None else None
+
+    def which(self, name: str) -> str | None:
+        which = self.capture.live.get("which")
+        path = which.get(name) if isinstance(which, dict) else None
+        return path if isinstance(path, str) else None
