@@ -17,20 +17,27 @@ from dlkit import __version__
 from dlkit.checks import REGISTRY
 from dlkit.facts import (
     CpuFacts,
+    CudaFacts,
+    EnvFacts,
     Facts,
-    GpuFacts,
     KernelFacts,
+    KernelLogFacts,
     MemoryFacts,
     NvidiaDriverFacts,
     OsFacts,
     PciFacts,
+    PlatformSecurityFacts,
+    PythonFacts,
     RunFacts,
 )
 from dlkit.host import Host
-from dlkit.probes import cpu, kmod, memory, osinfo, pci
+from dlkit.probes import cpu, cuda, frameworks, kernlog, kmod, memory, nvidia, osinfo, pci, platform
 from dlkit.report import Finding, Report, Severity
 
 DEFAULT_TIMEOUT_S = 5.0
+# Importing torch and initialising CUDA takes 1-5 s on a GPU machine (more on a cold
+# driver without persistence mode): the framework child gets this much at least.
+FRAMEWORK_TIMEOUT_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -38,16 +45,44 @@ class Probe:
     name: str
     collect: Callable[[Host], Any]
     empty: Any  # the facts when the probe crashed or hung
+    min_timeout_s: float = 0.0
 
 
-PROBES = (
-    Probe("cpu", cpu.collect, CpuFacts()),
-    Probe("memory", memory.collect, MemoryFacts()),
-    Probe("os", osinfo.collect, OsFacts()),
-    Probe("pci", pci.collect, PciFacts()),
-    Probe("kernel", kmod.collect, KernelFacts()),
-    Probe("nvidia_driver", kmod.collect_driver, NvidiaDriverFacts()),
-)
+def nvidia_hint(host: Host) -> bool:
+    """Cheap: is an NVIDIA driver or GPU here, so that importing torch can tell us more?"""
+    if host.read_text("/proc/driver/nvidia/version").ok:
+        return True
+    dev = host.list_dir("/dev").entries or ()
+    # /dev/dxg: the WSL2 GPU paravirtualisation device
+    return "nvidiactl" in dev or "dxg" in dev or (host.platform == "windows" and host.which("nvidia-smi") is not None)
+
+
+def _python_probe(python: str | None, timeout_s: float) -> Callable[[Host], PythonFacts]:
+    def collect(host: Host) -> PythonFacts:
+        return frameworks.collect(host, python, nvidia_hint(host), max(timeout_s, FRAMEWORK_TIMEOUT_S) - 1.0)
+
+    return collect
+
+
+def make_probes(python: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> tuple[Probe, ...]:
+    return (
+        Probe("cpu", cpu.collect, CpuFacts()),
+        Probe("memory", memory.collect, MemoryFacts()),
+        Probe("os", osinfo.collect, OsFacts()),
+        Probe("pci", pci.collect, PciFacts()),
+        Probe("kernel", kmod.collect, KernelFacts()),
+        # nvidia-smi may take seconds to start the driver when persistence mode is off
+        Probe("nvidia", nvidia.collect, nvidia.NvidiaState(NvidiaDriverFacts(), None, {}), 10.0),
+        Probe("cuda", cuda.collect, CudaFacts()),
+        Probe("kernel_log", kernlog.collect, KernelLogFacts()),
+        Probe("security", platform.collect_secure_boot, PlatformSecurityFacts()),
+        Probe("env", platform.collect_env, EnvFacts()),
+        Probe("python", _python_probe(python, timeout_s), PythonFacts(), FRAMEWORK_TIMEOUT_S),
+    )
+
+
+# The default probe set; tests replace it to inject failing probes.
+PROBES = make_probes()
 
 
 class SelectionError(ValueError):
@@ -76,7 +111,7 @@ def select_checks(only: Iterable[str] = (), skip: Iterable[str] = ()) -> list[st
     return [c for c in codes if c in chosen - expand(skip)]
 
 
-def _run_probes(host: Host, timeout_s: float) -> tuple[dict[str, Any], list[Finding]]:
+def _run_probes(host: Host, timeout_s: float, probes: tuple[Probe, ...]) -> tuple[dict[str, Any], list[Finding]]:
     results: dict[str, Any] = {}
     errors: dict[str, str] = {}
 
@@ -87,20 +122,21 @@ def _run_probes(host: Host, timeout_s: float) -> tuple[dict[str, Any], list[Find
             errors[probe.name] = "".join(traceback.format_exception_only(type(exc), exc)).strip()
 
     # Daemon threads: a probe stuck past its timeout cannot keep dlkit from exiting.
-    threads = {p.name: threading.Thread(target=work, args=(p,), daemon=True, name=f"probe-{p.name}") for p in PROBES}
+    threads = {p.name: threading.Thread(target=work, args=(p,), daemon=True, name=f"probe-{p.name}") for p in probes}
     for t in threads.values():
         t.start()
-    deadline = time.monotonic() + timeout_s
-    for t in threads.values():
-        t.join(max(0.0, deadline - time.monotonic()))
+    start = time.monotonic()
+    for p in probes:
+        limit = max(timeout_s, p.min_timeout_s)
+        threads[p.name].join(max(0.0, start + limit - time.monotonic()))
 
     facts: dict[str, Any] = {}
     crashes: list[Finding] = []
-    for probe in PROBES:
+    for probe in probes:
         if probe.name in results:
             facts[probe.name] = results[probe.name]
             continue
-        why = errors.get(probe.name) or f"did not finish within {timeout_s:g} s"
+        why = errors.get(probe.name) or f"did not finish within {max(timeout_s, probe.min_timeout_s):g} s"
         facts[probe.name] = probe.empty
         crashes.append(Finding(
             f"probe.{probe.name}", Severity.CRASHED, f"the {probe.name} probe failed",
@@ -110,27 +146,16 @@ def _run_probes(host: Host, timeout_s: float) -> tuple[dict[str, Any], list[Find
     return facts, crashes
 
 
-def assemble_gpus(pci_facts: PciFacts) -> tuple[tuple[GpuFacts, ...], tuple[GpuFacts, ...]]:
-    """GPUs from PCI: NVIDIA ones in ``gpus``, other vendors in ``other_gpus``."""
-    nvidia, other = [], []
-    for d in pci_facts.devices:
-        gpu = GpuFacts(
-            pci_bus_id=d.bus_id, vendor=d.vendor or d.vendor_id or "unknown",
-            pcie_gen_current=d.pcie_gen_current, pcie_gen_max=d.pcie_gen_max,
-            pcie_width_current=d.pcie_width_current, pcie_width_max=d.pcie_width_max,
-            kernel_driver=d.driver, numa_node=d.numa_node, source="sysfs",
-        )
-        (nvidia if d.vendor == "nvidia" else other).append(gpu)
-    return tuple(nvidia), tuple(other)
-
-
-def gather(host: Host, timeout_s: float = DEFAULT_TIMEOUT_S) -> tuple[Facts, list[Finding]]:
-    parts, crashes = _run_probes(host, timeout_s)
-    gpus, other = assemble_gpus(parts["pci"])
+def gather(host: Host, timeout_s: float = DEFAULT_TIMEOUT_S, python: str | None = None) -> tuple[Facts, list[Finding]]:
+    probes = PROBES if python is None and timeout_s == DEFAULT_TIMEOUT_S else make_probes(python, timeout_s)
+    parts, crashes = _run_probes(host, timeout_s, probes)
+    gpus, other = nvidia.assemble_gpus(parts["pci"], parts["nvidia"])
     facts = Facts(
         run=RunFacts(created=host.created(), dlkit_version=__version__),
         cpu=parts["cpu"], memory=parts["memory"], os=parts["os"], pci=parts["pci"],
-        kernel=parts["kernel"], nvidia_driver=parts["nvidia_driver"], gpus=gpus, other_gpus=other,
+        kernel=parts["kernel"], nvidia_driver=parts["nvidia"].driver, gpus=gpus, other_gpus=other,
+        cuda=parts["cuda"], kernel_log=parts["kernel_log"], security=parts["security"], env=parts["env"],
+        python=parts["python"],
     )
     return facts, crashes
 
@@ -147,9 +172,10 @@ def run_checks(facts: Facts, codes: Iterable[str]) -> list[Finding]:
     return findings
 
 
-def doctor(host: Host, timeout_s: float = DEFAULT_TIMEOUT_S, only: Iterable[str] = (), skip: Iterable[str] = ()) -> Report:
+def doctor(host: Host, timeout_s: float = DEFAULT_TIMEOUT_S, only: Iterable[str] = (), skip: Iterable[str] = (),
+           python: str | None = None) -> Report:
     codes = select_checks(only, skip)
-    facts, crashes = gather(host, timeout_s)
+    facts, crashes = gather(host, timeout_s, python)
     findings = crashes + run_checks(facts, codes)
     findings.sort(key=lambda f: (-f.severity.rank, f.code))
     return Report(facts=facts, findings=tuple(findings))

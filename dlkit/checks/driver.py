@@ -7,6 +7,7 @@ from dlkit.catalog import compat
 from dlkit.checks.fixes import per_family
 from dlkit.checks.registry import check, ok, skipped
 from dlkit.facts import Facts
+from dlkit.probes.kernlog import message_boot
 from dlkit.report import Finding, Severity
 
 INSTALL_DRIVER = {
@@ -79,8 +80,9 @@ def library_mismatch(facts: Facts) -> Finding:
     module_loaded = d.module_version is not None or facts.kernel.is_loaded("nvidia")
     if d.failure == "library-not-found" and module_loaded:
         evidence.append(f"{d.source or 'nvidia-smi'}: {d.failure_text or 'NVML library not found'} while the nvidia module is loaded")
+    # Earlier boots alone prove nothing about the driver running now (spec §2).
     evidence += [f"kernel log (this boot): {line}" for line in facts.kernel_log.nvrm_messages
-                 if "API mismatch" in line or "Version mismatch" in line][:3]
+                 if ("API mismatch" in line or "Version mismatch" in line) and message_boot(line) == "current"][:3]
     if evidence:
         return Finding(
             code, Severity.ERROR, "NVIDIA kernel module and driver library do not match",

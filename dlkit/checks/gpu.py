@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import re
 
+from dlkit.catalog import compat
 from dlkit.checks.registry import check, ok, skipped
 from dlkit.facts import Facts, GpuFacts
+from dlkit.probes.kernlog import message_boot
 from dlkit.report import Finding, Severity
 
 # Active reasons that mean the GPU is being slowed down, not idling (nvidia-smi -q
@@ -107,7 +109,6 @@ def xid(facts: Facts) -> Finding:
     if not events:
         return ok(code, "no Xid errors in the kernel log", evidence=[f"read: {', '.join(facts.kernel_log.sources)}"])
     current = [e for e in events if e.boot == "current"]
-    from dlkit.catalog import compat
 
     def describe(e) -> str:
         info = compat.xid_info(e.xid)
@@ -127,10 +128,11 @@ def fallen_off_bus(facts: Facts) -> Finding:
     if not facts.kernel_log.sources:
         return skipped(code, "no kernel log could be read")
     events = [e for e in facts.kernel_log.xids if e.xid == 79]
+    # Drivers that print no Xid still say "GPU ... has fallen off the bus".
     lines = [m for m in facts.kernel_log.nvrm_messages if "fallen off the bus" in m]
     if not events and not lines:
         return ok(code, "no GPU fell off the bus")
-    current = any(e.boot == "current" for e in events) or (lines and not events)
+    current = any(e.boot == "current" for e in events) or any(message_boot(m) == "current" for m in lines)
     return Finding(code, Severity.ERROR if current else Severity.WARNING,
                    "a GPU fell off the PCIe bus" + ("" if current else " in an earlier boot"),
                    "The GPU stopped answering on PCIe (Xid 79): power delivery (PSU, cables, risers), "

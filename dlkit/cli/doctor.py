@@ -12,7 +12,9 @@ from rich.console import Console
 from dlkit.checks import REGISTRY
 from dlkit.cli import app
 from dlkit.engine import DEFAULT_TIMEOUT_S, SelectionError, doctor as run_doctor, select_checks
-from dlkit.host import CaptureError, LiveHost, RecordingHost, Redactor, ReplayHost, load_capture, write_capture
+from dlkit.host import CaptureError, LiveHost, RecordingHost, Redactor, ReplayHost, write_capture
+from dlkit.host.importers import load_input
+from dlkit.probes.frameworks import validate_python
 from dlkit.render import render_console, render_json, render_markdown
 
 
@@ -35,7 +37,10 @@ def doctor(
     capture: Optional[str] = typer.Option(None, "--capture", metavar="PATH",
                                           help="Also write what was read to PATH (a directory, or *.tar.gz)."),
     from_: Optional[str] = typer.Option(None, "--from", metavar="PATH",
-                                        help="Replay a capture (directory or *.tar.gz) instead of probing this machine."),
+                                        help="Replay a capture (directory or *.tar.gz), or read a collect_env report or an "
+                                             "nvidia-smi -q / -q -x file, instead of probing this machine."),
+    python: Optional[str] = typer.Option(None, "--python", metavar="PATH",
+                                         help="The Python whose frameworks to probe (default: the active venv/conda env, else python3 on PATH)."),
     no_redact: bool = typer.Option(False, "--no-redact", help="With --capture: keep hostnames, users, addresses, serials."),
     force: bool = typer.Option(False, "--force", help="With --capture: replace PATH if it exists."),
     timeout: float = typer.Option(DEFAULT_TIMEOUT_S, "--timeout", min=0.1, max=600, metavar="SECONDS",
@@ -67,15 +72,21 @@ def doctor(
 
     if from_ is not None:
         try:
-            host = ReplayHost(load_capture(from_), description=f"capture {from_}")
+            cap = load_input(from_)
         except CaptureError as exc:
             _fail(str(exc))
-        source = f"replayed from {from_}"
+        kind = cap.manifest.get("imported_from")
+        host = ReplayHost(cap, description=f"{kind} {from_}" if kind else f"capture {from_}")
+        source = f"read from {kind} report {from_}" if kind else f"replayed from {from_}"
     else:
         host = RecordingHost() if capture is not None else LiveHost()
         source = "this machine (live)"
+        if python is not None:
+            problem = validate_python(LiveHost(), python)
+            if problem:
+                _fail(problem)
 
-    report = run_doctor(host, timeout_s=timeout, only=only, skip=skip)
+    report = run_doctor(host, timeout_s=timeout, only=only, skip=skip, python=python)
 
     if capture is not None:
         redactor = None if no_redact else Redactor.for_this_machine()
