@@ -15,7 +15,7 @@ INSTALL_DRIVER = {
     "rhel": "sudo dnf install akmod-nvidia      # Fedora with RPM Fusion; RHEL: NVIDIA's CUDA repo, dnf module install nvidia-driver\nsudo reboot",
     "arch": "sudo pacman -S nvidia-open         # or nvidia for pre-Turing GPUs\nsudo reboot",
 }
-RELOAD = ("# the running kernel module is older than the library: reboot, or reload it\n"
+RELOAD = ("# the running kernel module and the installed library differ: reboot, or reload the module\n"
           "sudo reboot\n"
           "# without a reboot (stop Xorg/Wayland and GPU jobs first):\n"
           "sudo rmmod nvidia_uvm nvidia_drm nvidia_modeset nvidia && sudo modprobe nvidia")
@@ -76,10 +76,10 @@ def library_mismatch(facts: Facts) -> Finding:
     if len(versions) > 1:
         evidence.append("loaded NVIDIA modules differ: " + ", ".join(f"{m} {v}" for m, v in sorted(d.module_versions.items())))
     if d.failure == "library-mismatch":
-        evidence.append(f"{d.source or 'NVML'}: {d.failure_text or 'Driver/library version mismatch'}")
+        evidence.append(f"NVML / nvidia-smi: {d.failure_text or 'Driver/library version mismatch'}")
     module_loaded = d.module_version is not None or facts.kernel.is_loaded("nvidia")
     if d.failure == "library-not-found" and module_loaded:
-        evidence.append(f"{d.source or 'nvidia-smi'}: {d.failure_text or 'NVML library not found'} while the nvidia module is loaded")
+        evidence.append(f"NVML / nvidia-smi: {d.failure_text or 'NVML library not found'} (while the nvidia module is loaded)")
     # Earlier boots alone prove nothing about the driver running now (spec §2).
     evidence += [f"kernel log (this boot): {line}" for line in facts.kernel_log.nvrm_messages
                  if ("API mismatch" in line or "Version mismatch" in line) and message_boot(line) == "current"][:3]
@@ -127,8 +127,8 @@ def too_old_for_cuda(facts: Facts) -> Finding:
                      if verdict == "minor-compat" else
                      ": \"The NVIDIA driver on your system is too old\" / \"CUDA driver version is insufficient for CUDA runtime version\"."))
         return Finding(code, severity, f"driver {d.version} is too old for CUDA {torch.cuda} (torch {torch.version})", detail,
-                       f"# either upgrade the driver to >= {need or 'the version CUDA ' + torch.cuda + ' needs'}, or install a torch wheel for the CUDA your driver supports:\n"
-                       + _wheel_hint(d.cuda_version), evidence)
+                       f"# upgrade the driver to >= {need or 'the version CUDA ' + torch.cuda + ' needs'}:\n"
+                       + per_family(facts.os.distro_family, INSTALL_DRIVER) + "\n" + _wheel_hint(d, platform), evidence)
     floor = _wheel_floor(platform)
     if compat.vtuple(d.version) and compat.vtuple(floor) and compat.vtuple(d.version) < compat.vtuple(floor):
         return Finding(
@@ -154,9 +154,15 @@ def wheel_tag_for(driver_cuda: str | None) -> str | None:
     return fitting[-1] if fitting else None
 
 
-def _wheel_hint(driver_cuda: str | None) -> str:
-    tag = wheel_tag_for(driver_cuda) or "cu126"
-    return f"pip install --force-reinstall torch --index-url https://download.pytorch.org/whl/{tag}"
+def _wheel_hint(d, platform: str) -> str:
+    """Or: the newest current torch wheel this driver can run, when there is one."""
+    driver_cuda = d.cuda_version or compat.max_cuda_for_driver(d.version, platform)
+    tag = wheel_tag_for(driver_cuda)
+    if tag is None:
+        return (f"# no current torch wheel runs on this driver (it supports CUDA {driver_cuda or '?'}; "
+                "current wheels need 12.6+): upgrading the driver is the fix")
+    return ("# or keep the driver and install the torch wheel built for the CUDA it supports:\n"
+            f"pip install --force-reinstall torch --index-url https://download.pytorch.org/whl/{tag}")
 
 
 def driver_platform(facts: Facts) -> str:

@@ -18,7 +18,7 @@ def gpu_line(g: GpuFacts) -> str:
                      f" (max Gen{g.pcie_gen_max or '?'} x{g.pcie_width_max or '?'})")
     if g.kernel_driver:
         parts.append(f"driver {g.kernel_driver}")
-    return f"{g.pci_bus_id}: " + ", ".join(parts)
+    return f"{g.pci_bus_id or 'bus id unknown'}: " + ", ".join(parts)
 
 
 def machine_lines(f: Facts) -> list[tuple[str, str]]:
