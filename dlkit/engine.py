@@ -18,6 +18,7 @@ from dlkit.checks import REGISTRY
 from dlkit.facts import (
     CpuFacts,
     CudaFacts,
+    DkmsFacts,
     EnvFacts,
     Facts,
     KernelFacts,
@@ -76,6 +77,7 @@ def make_probes(python: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S)
         Probe("cuda", cuda.collect, CudaFacts()),
         Probe("kernel_log", kernlog.collect, KernelLogFacts()),
         Probe("security", platform.collect_secure_boot, PlatformSecurityFacts()),
+        Probe("dkms", platform.collect_dkms, DkmsFacts()),
         Probe("env", platform.collect_env, EnvFacts()),
         Probe("python", _python_probe(python, timeout_s), PythonFacts(), FRAMEWORK_TIMEOUT_S),
     )
@@ -154,7 +156,8 @@ def gather(host: Host, timeout_s: float = DEFAULT_TIMEOUT_S, python: str | None 
         run=RunFacts(created=host.created(), dlkit_version=__version__),
         cpu=parts["cpu"], memory=parts["memory"], os=parts["os"], pci=parts["pci"],
         kernel=parts["kernel"], nvidia_driver=parts["nvidia"].driver, gpus=gpus, other_gpus=other,
-        cuda=parts["cuda"], kernel_log=parts["kernel_log"], security=parts["security"], env=parts["env"],
+        cuda=parts["cuda"], kernel_log=parts["kernel_log"], security=parts["security"], dkms=parts["dkms"],
+        env=parts["env"],
         python=parts["python"],
     )
     return facts, crashes

@@ -229,6 +229,16 @@ class PlatformSecurityFacts:
 
 
 @dataclass(frozen=True)
+class DkmsFacts:
+    """``dkms status`` for the NVIDIA module (failure-modes.md F10)."""
+
+    nvidia_for_running_kernel: bool | None = None  # None: unknown, or DKMS does not manage nvidia
+    kernel: str | None = None
+    lines: tuple[str, ...] = ()
+    why: str | None = None
+
+
+@dataclass(frozen=True)
 class TorchFacts:
     version: str | None = None  # "2.5.1+cu124"
     cuda: str | None = None  # torch.version.cuda, None for CPU/ROCm builds
@@ -280,6 +290,7 @@ class Facts:
     cuda: CudaFacts = CudaFacts()
     kernel_log: KernelLogFacts = KernelLogFacts()
     security: PlatformSecurityFacts = PlatformSecurityFacts()
+    dkms: DkmsFacts = DkmsFacts()
     env: EnvFacts = EnvFacts()
     python: PythonFacts = PythonFacts()
 

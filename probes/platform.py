@@ -14,9 +14,8 @@ Check by hand: ``mokutil --sb-state``; ``od -An -tx1 /sys/firmware/efi/efivars/S
 from __future__ import annotations
 
 import re
-from typing import Any
 
-from dlkit.facts import EnvFacts, PlatformSecurityFacts
+from dlkit.facts import DkmsFacts, EnvFacts, PlatformSecurityFacts
 from dlkit.host import Host
 
 MOKUTIL = ("mokutil", "--sb-state")
@@ -175,10 +174,8 @@ def collect_env(host: Host) -> EnvFacts:
     )
 
 
-def collect_dkms(host: Host) -> dict[str, Any]:
-    """{"nvidia_for_running_kernel": bool | None, "lines": [...], "kernel": str | None, "why": str | None}.
-
-    True: DKMS shows an nvidia module "installed" for the running kernel. False: DKMS
+def collect_dkms(host: Host) -> DkmsFacts:
+    """True: DKMS shows an nvidia module "installed" for the running kernel. False: DKMS
     manages an nvidia module but not installed for this kernel (kernel upgraded, build
     failed: failure-modes.md F10). None: unknown, or DKMS does not manage nvidia at all
     (distribution-built modules, runfile without DKMS), which is no fault.
@@ -186,15 +183,12 @@ def collect_dkms(host: Host) -> dict[str, Any]:
     kernel = running_kernel(host.read_text("/proc/version").text or "")
     r = host.run(list(DKMS))
     if not r.ok:
-        return {"nvidia_for_running_kernel": None, "lines": [], "kernel": kernel, "why": r.why()}
+        return DkmsFacts(None, kernel, (), r.why())
     rows = [d for d in parse_dkms_status(r.stdout) if is_driver_module(d["module"])]
-    lines = [d["line"] for d in rows]
+    lines = tuple(d["line"] for d in rows)
     if not rows:
-        return {"nvidia_for_running_kernel": None, "lines": lines, "kernel": kernel,
-                "why": "dkms manages no nvidia module"}
+        return DkmsFacts(None, kernel, lines, "dkms manages no nvidia module")
     if kernel is None:
-        return {"nvidia_for_running_kernel": None, "lines": lines, "kernel": None,
-                "why": "/proc/version: running kernel unknown"}
+        return DkmsFacts(None, None, lines, "/proc/version: running kernel unknown")
     ok = any(d["kernel"] == kernel and d["state"] == "installed" for d in rows)
-    return {"nvidia_for_running_kernel": ok, "lines": lines, "kernel": kernel,
-            "why": None if ok else f"no nvidia module installed by DKMS for {kernel}"}
+    return DkmsFacts(ok, kernel, lines, None if ok else f"no nvidia module installed by DKMS for {kernel}")

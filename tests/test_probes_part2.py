@@ -413,11 +413,11 @@ PROC_VERSION = "Linux version 6.5.0-21-generic (buildd@lcy02-amd64-091) (x86_64-
 def test_dkms_nvidia_for_running_kernel(status_text, expected):
     host = fake_host(files={"/proc/version": PROC_VERSION}, commands={("dkms", "status"): status_text})
     result = platform.collect_dkms(host)
-    assert result["nvidia_for_running_kernel"] is expected
-    assert result["kernel"] == "6.5.0-21-generic"
+    assert result.nvidia_for_running_kernel is expected
+    assert result.kernel == "6.5.0-21-generic"
 
 
 def test_dkms_absent_is_unknown():
     result = platform.collect_dkms(fake_host(files={"/proc/version": PROC_VERSION}))
-    assert result["nvidia_for_running_kernel"] is None and result["lines"] == []
-    assert "not found" in result["why"]
+    assert result.nvidia_for_running_kernel is None and result.lines == ()
+    assert "not found" in result.why

@@ -53,6 +53,8 @@ def not_loaded(facts: Facts) -> Finding:
     evidence += [f"/sys/bus/pci/devices/{g.pci_bus_id}/driver -> {g.kernel_driver}" for g in unbound]
     if facts.security.secure_boot:
         evidence.append(f"Secure Boot is enabled ({facts.security.secure_boot_source})")
+    if facts.dkms.nvidia_for_running_kernel is False:
+        evidence.append(f"dkms status: {facts.dkms.why}; rebuild it: sudo dkms autoinstall (needs linux-headers-$(uname -r))")
     return Finding(
         code, Severity.ERROR, "the NVIDIA driver is not loaded",
         "An NVIDIA GPU is on the PCI bus but no NVIDIA kernel module drives it, so CUDA sees no "
