@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from dlkit.facts import KernelLogFacts, XidEvent
 from dlkit.host import Host
+from dlkit.probes.busid import normalize_bus_id
 
 DMESG = ("dmesg",)
 CURRENT_FALLBACKS = (("journalctl", "-k", "-b", "0", "--no-pager"), ("journalctl", "-b", "-0"))
@@ -112,21 +113,6 @@ def split_line(line: str) -> tuple[float | None, str]:
         rest = _HUMAN_TS_RE.sub("", rest, count=1)
     rest = _KERNEL_RE.sub("", rest, count=1)
     return ts, rest.strip()
-
-
-def normalize_bus_id(text: str) -> str | None:
-    """NVRM's bus id in sysfs form: 4-digit domain, lower case, function appended.
-
-    >>> normalize_bus_id("0000:01:00"), normalize_bus_id("00000000:3B:00.0"), normalize_bus_id("02:00")
-    ('0000:01:00.0', '0000:3b:00.0', '0000:02:00.0')
-    >>> normalize_bus_id("10000:01:00.1"), normalize_bus_id("garbage")
-    ('10000:01:00.1', None)
-    """
-    m = re.fullmatch(r"(?:([0-9a-fA-F]{1,8}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})(?:\.([0-7]))?", text.strip())
-    if not m:
-        return None
-    domain = int(m.group(1) or "0", 16)
-    return f"{domain:04x}:{int(m.group(2), 16):02x}:{int(m.group(3), 16):02x}.{m.group(4) or '0'}"
 
 
 def parse_xid(line: str) -> tuple[int, str | None] | None:

@@ -53,7 +53,9 @@ def nouveau_blacklist_lines(path: str, text: str) -> list[str]:
 
 
 def cmdline_blacklist(cmdline: str) -> list[str]:
-    """>>> cmdline_blacklist("BOOT_IMAGE=/vmlinuz quiet rd.driver.blacklist=nouveau nouveau.modeset=0")
+    """Examples:
+    
+    >>> cmdline_blacklist("BOOT_IMAGE=/vmlinuz quiet rd.driver.blacklist=nouveau nouveau.modeset=0")
     ['/proc/cmdline: rd.driver.blacklist=nouveau', '/proc/cmdline: nouveau.modeset=0']
     """
     out = []

@@ -9,12 +9,12 @@ from ``/proc/driver/nvidia/gpus/<bdf>/information`` (check by hand:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 
 from dlkit.facts import GpuFacts, NvidiaDriverFacts, NvidiaReport, PciFacts
 from dlkit.host import Host
 from dlkit.probes import kmod, nvml, nvsmi
+from dlkit.probes.busid import normalize_bus_id
 
 NVIDIA_MODULES = ("nvidia", "nvidia_uvm", "nvidia_drm", "nvidia_modeset")
 
@@ -38,21 +38,6 @@ def parse_gpu_information(text: str) -> dict[str, str]:
         if sep and key.strip() and key.strip() not in out:
             out[key.strip()] = value.strip()
     return out
-
-
-def normalize_bus_id(bus_id: str | None) -> str | None:
-    """NVML/nvidia-smi "00000000:0A:00.0" and NVRM "0000:0a:00" -> sysfs "0000:0a:00.0".
-
-    >>> normalize_bus_id("00000000:0A:00.0"), normalize_bus_id("0000:01:00")
-    ('0000:0a:00.0', '0000:01:00.0')
-    """
-    if not bus_id:
-        return None
-    m = re.fullmatch(r"\s*(?:([0-9A-Fa-f]{4,8}):)?([0-9A-Fa-f]{2}):([0-9A-Fa-f]{2})(?:\.([0-7]))?\s*", bus_id)
-    if not m:
-        return bus_id.strip().lower()
-    domain = (m.group(1) or "0000")[-4:]
-    return f"{domain}:{m.group(2)}:{m.group(3)}.{m.group(4) or '0'}".lower()
 
 
 def _best_report(host: Host) -> NvidiaReport | None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from dlkit.facts import GpuFacts, NvidiaReport
 from dlkit.host import Host
+from dlkit.probes.busid import normalize_bus_id
 
 SOURCE = "nvml"
 MIB = 1024 * 1024
@@ -60,9 +61,6 @@ NVML_ERROR_TEXT = {
     "unknown": "Unknown Error",
 }
 
-_BUS_ID = re.compile(r"^(?:([0-9a-fA-F]{1,8}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})\.([0-7])$")
-
-
 # ------------------------------------------------------------------ typed reads
 
 
@@ -99,23 +97,6 @@ def _dict(value: Any) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ conversions
-
-
-def normalize_bus_id(bus_id: Any) -> str | None:
-    """NVML's PCI bus id in sysfs form (domain of 4 hex digits, lower case).
-
-    >>> normalize_bus_id("00000000:01:00.0")
-    '0000:01:00.0'
-    >>> normalize_bus_id("00000001:0F:00.0")
-    '0001:0f:00.0'
-    >>> normalize_bus_id("0f:00.0"), normalize_bus_id("GPU-0")
-    ('0000:0f:00.0', None)
-    """
-    m = _BUS_ID.match(bus_id.strip()) if isinstance(bus_id, str) else None
-    if not m:
-        return None
-    domain, bus, dev, fn = m.groups()
-    return f"{int(domain or '0', 16):04x}:{int(bus, 16):02x}:{int(dev, 16):02x}.{fn}"
 
 
 def cuda_version(value: Any) -> str | None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from dlkit.probes.busid import normalize_bus_id
+
 # (lower-case needle, failure kind), most specific first: "Unable to determine the device
 # handle for GPU ...: Insufficient Permissions" is a permission problem, not a lost GPU,
 # and "Failed to initialize NVML: Driver/library version mismatch" must not fall through
@@ -62,20 +64,14 @@ def classify_failure(text: str | None) -> tuple[str, str] | None:
     return None
 
 
-def normalize_bus_id(bus_id: str | None) -> str | None:
-    """nvidia-smi's "00000000:0A:00.0" (or the old "0000:0a:00.0") -> sysfs "0000:0a:00.0".
+def find_bus_id(text: str | None) -> str | None:
+    """The first nvidia-smi bus id in a text ("GPU 00000000:0A:00.0"), in sysfs form.
 
-    The domain is written as sysfs writes it (``%04x``), so a Hyper-V or VMD domain above
-    0xffff keeps all its digits. probes/nvidia.py has the same rule for NVRM's forms; it
-    imports this package, so this module cannot import from it.
-
-    >>> normalize_bus_id("00000000:0A:00.0"), normalize_bus_id("0000:06:00.0"), normalize_bus_id("N/A")
-    ('0000:0a:00.0', '0000:06:00.0', None)
+    >>> find_bus_id("GPU 00000000:0A:00.0"), find_bus_id("N/A")
+    ('0000:0a:00.0', None)
     """
-    m = BUS_ID_RE.search(bus_id or "")
-    if not m:
-        return None
-    return f"{int(m.group(1), 16):04x}:{m.group(2)}:{m.group(3)}.{m.group(4)}".lower()
+    m = BUS_ID_RE.search(text or "")
+    return normalize_bus_id(m.group(0)) if m else None
 
 
 def clean(value: str | None) -> str | None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from dlkit.facts import GpuFacts, NvidiaReport
 from dlkit.probes.nvsmi_common import (BUS_ID_RE, any_flag, classify_failure, clean, compute_capability, flag,
-                                       integer, normalize_bus_id, number, snake, sum_counts, version)
+                                       integer, find_bus_id, number, snake, sum_counts, version)
 
 QUERY_SOURCE = "nvidia-smi -q"
 TABLE_SOURCE = "nvidia-smi"
@@ -141,7 +141,7 @@ def _query_gpu(gpu: _Node, header_bus: str) -> GpuFacts:
     retired = gpu.find("Retired Pages") or none
     remap = gpu.find("Remapped Rows") or none
     return GpuFacts(
-        pci_bus_id=normalize_bus_id(gpu.get("PCI", "Bus Id") or header_bus),
+        pci_bus_id=find_bus_id(gpu.get("PCI", "Bus Id") or header_bus),
         name=clean(gpu.get("Product Name")),
         uuid=clean(gpu.get("GPU UUID")),
         memory_total_mib=integer(gpu.get("FB Memory Usage", "Total")),
@@ -255,7 +255,7 @@ def _table_row(cells: list[str]) -> GpuFacts | None:
     mode = m.group(3)
     ecc = cells[2].strip() if len(cells) > 2 else ""
     return GpuFacts(
-        pci_bus_id=normalize_bus_id(bus.group(1)),
+        pci_bus_id=find_bus_id(bus.group(1)),
         name=clean(m.group(2)),  # as printed: long names are cut to "NVIDIA GeForce RTX 2080 ..."
         persistence_mode=flag(mode),
         driver_model=mode if mode in ("WDDM", "TCC") else None,

@@ -29,7 +29,7 @@ import xml.etree.ElementTree as ET
 
 from dlkit.facts import GpuFacts, NvidiaReport
 from dlkit.probes.nvsmi_common import (any_flag, classify_failure, clean, compute_capability, flag, integer,
-                                       normalize_bus_id, number, sum_counts, version)
+                                       find_bus_id, number, sum_counts, version)
 
 SOURCE = "nvidia-smi -q -x"
 
@@ -134,7 +134,7 @@ def _gpu(gpu: ET.Element) -> GpuFacts:
     retired = gpu.find("retired_pages")
     remap = gpu.find("remapped_rows")
     return GpuFacts(
-        pci_bus_id=normalize_bus_id(gpu.get("id") or _text(gpu, "pci/pci_bus_id")),
+        pci_bus_id=find_bus_id(gpu.get("id") or _text(gpu, "pci/pci_bus_id")),
         name=clean(_text(gpu, "product_name")),
         uuid=clean(_text(gpu, "uuid")),
         memory_total_mib=integer(_text(gpu, "fb_memory_usage/total")),

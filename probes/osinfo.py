@@ -53,7 +53,9 @@ def distro_family(release: dict[str, str]) -> str | None:
 
 
 def kernel_from_proc_version(text: str) -> str | None:
-    """>>> kernel_from_proc_version("Linux version 5.15.0-91-generic (buildd@lcy02) (gcc ...) #101-Ubuntu")
+    """Examples:
+    
+    >>> kernel_from_proc_version("Linux version 5.15.0-91-generic (buildd@lcy02) (gcc ...) #101-Ubuntu")
     '5.15.0-91-generic'
     """
     m = re.search(r"Linux version (\S+)", text)

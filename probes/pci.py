@@ -29,7 +29,9 @@ def pcie_gen(speed: str | None) -> int | None:
 
 
 def link_width(text: str | None) -> int | None:
-    """>>> link_width("16"), link_width("0"), link_width("x8"), link_width(None)
+    """Examples:
+    
+    >>> link_width("16"), link_width("0"), link_width("x8"), link_width(None)
     (16, None, 8, None)
     """
     m = re.match(r"\s*x?(\d+)\s*$", text or "")

@@ -669,7 +669,7 @@ def test_list_old_and_mig_formats():
     ("N/A", None), ("", None), (None, None),
 ])
 def test_bus_id_normalised_to_sysfs_form(raw, sysfs):
-    assert nvsmi_common.normalize_bus_id(raw) == sysfs
+    assert nvsmi_common.find_bus_id(raw) == sysfs
 
 
 @pytest.mark.parametrize("module", [nvsmi_common, nvsmi_xml, nvsmi_text, nvsmi])
