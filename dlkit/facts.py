@@ -133,6 +133,7 @@ class GpuFacts:
     pcie_gen_max: int | None = None
     pcie_width_current: int | None = None
     pcie_width_max: int | None = None
+    pcie_source: str | None = None  # where the link values came from: "sysfs", "nvml", "nvidia-smi -q", ...
     power_draw_w: float | None = None
     power_limit_w: float | None = None  # the enforced limit
     power_default_limit_w: float | None = None

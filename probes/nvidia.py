@@ -100,9 +100,12 @@ def collect(host: Host) -> NvidiaState:
 
 def _merge(gpu: GpuFacts, pci: GpuFacts) -> GpuFacts:
     """A GPU as NVML/nvidia-smi sees it, completed from sysfs where it said nothing."""
-    fill = {k: getattr(pci, k) for k in ("pcie_gen_current", "pcie_gen_max", "pcie_width_current", "pcie_width_max")
-            if getattr(gpu, k) is None}
-    return replace(gpu, pci_bus_id=pci.pci_bus_id, kernel_driver=pci.kernel_driver, numa_node=pci.numa_node, **fill)
+    link = ("pcie_gen_current", "pcie_gen_max", "pcie_width_current", "pcie_width_max")
+    fill = {k: getattr(pci, k) for k in link if getattr(gpu, k) is None}
+    own = any(getattr(gpu, k) is not None for k in link)
+    source = gpu.source if own else ("sysfs" if any(fill.values()) else None)
+    return replace(gpu, pci_bus_id=pci.pci_bus_id, kernel_driver=pci.kernel_driver, numa_node=pci.numa_node,
+                   pcie_source=source, **fill)
 
 
 def assemble_gpus(pci: PciFacts, state: NvidiaState) -> tuple[tuple[GpuFacts, ...], tuple[GpuFacts, ...]]:
@@ -113,7 +116,8 @@ def assemble_gpus(pci: PciFacts, state: NvidiaState) -> tuple[tuple[GpuFacts, ..
         g = GpuFacts(pci_bus_id=d.bus_id.lower(), vendor=d.vendor or d.vendor_id or "unknown",
                      pcie_gen_current=d.pcie_gen_current, pcie_gen_max=d.pcie_gen_max,
                      pcie_width_current=d.pcie_width_current, pcie_width_max=d.pcie_width_max,
-                     kernel_driver=d.driver, numa_node=d.numa_node, source="sysfs")
+                     kernel_driver=d.driver, numa_node=d.numa_node, source="sysfs",
+                     pcie_source="sysfs" if d.pcie_width_max or d.pcie_gen_max else None)
         if d.vendor == "nvidia":
             from_pci[g.pci_bus_id] = g
         else:
@@ -130,7 +134,7 @@ def assemble_gpus(pci: PciFacts, state: NvidiaState) -> tuple[tuple[GpuFacts, ..
         if g.pci_bus_id and g.pci_bus_id in from_pci:
             merged[g.pci_bus_id] = _merge(g, from_pci.pop(g.pci_bus_id))
         elif g.pci_bus_id:
-            merged[g.pci_bus_id] = g
+            merged[g.pci_bus_id] = replace(g, pcie_source=g.source if g.pcie_width_max or g.pcie_gen_max else None)
         else:
             loose.append(g)
     for bus, g in from_pci.items():  # seen on the bus, not by the driver (lost, unbound, nouveau)

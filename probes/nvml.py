@@ -12,7 +12,6 @@ exception. When a capture has no ``nvml.json`` (``host.nvml()`` is ``None``),
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from dlkit.facts import GpuFacts, NvidiaReport

@@ -93,10 +93,10 @@ def library_mismatch(facts: Facts) -> Finding:
             "NVML: Driver/library version mismatch\"). Usually an automatic package upgrade.",
             RELOAD + "\n# keep it from happening again (Debian/Ubuntu): sudo apt-mark hold 'nvidia-*' 'libnvidia-*'",
             tuple(evidence))
-    if d.module_version is None and d.userspace_version is None:
-        return skipped(code, "no NVIDIA driver found")
+    if d.module_version is None or d.userspace_version is None:
+        return skipped(code, "needs both the loaded module's version and the user-space driver's")
     return ok(code, "kernel module and driver library agree",
-              evidence=[f"driver {d.version}"])
+              evidence=[f"module {d.module_version}, user space {d.userspace_version}"])
 
 
 def _wheel_floor(platform: str) -> str:
@@ -122,7 +122,8 @@ def too_old_for_cuda(facts: Facts) -> Finding:
             return ok(code, f"driver {d.version} runs CUDA {torch.cuda}", evidence=evidence)
         if verdict == "unknown":
             return skipped(code, f"no driver requirement known for CUDA {torch.cuda}")
-        severity = Severity.WARNING if torch.cuda_available or verdict == "minor-compat" else Severity.ERROR
+        # spec §2: a warning only while the framework still reports CUDA available
+        severity = Severity.WARNING if torch.cuda_available is True else Severity.ERROR
         detail = ("The framework's CUDA runtime is newer than this driver supports"
                   + (": it runs through CUDA minor-version compatibility, but PTX JIT and some "
                      "libraries fail (\"the provided PTX was compiled with an unsupported toolchain\")."
@@ -152,8 +153,13 @@ def wheel_tag_for(driver_cuda: str | None) -> str | None:
     have = compat.vtuple(driver_cuda or "")
     if not have:
         return None
-    fitting = [t for t in CURRENT_WHEEL_TAGS if compat.vtuple(f"{t[2:-1]}.{t[-1]}") <= have[:2]]
-    return fitting[-1] if fitting else None
+    cuda = {t: compat.vtuple(f"{t[2:-1]}.{t[-1]}") for t in CURRENT_WHEEL_TAGS}
+    fitting = [t for t in CURRENT_WHEEL_TAGS if cuda[t] <= have[:2]]
+    if fitting:
+        return fitting[-1]
+    # A driver of the same CUDA major runs newer minors through minor-version compatibility.
+    same_major = [t for t in CURRENT_WHEEL_TAGS if cuda[t][0] == have[0]]
+    return same_major[0] if same_major else None
 
 
 def _wheel_hint(d, platform: str) -> str:
@@ -182,8 +188,11 @@ def secure_boot(facts: Facts) -> Finding:
         return skipped(code, f"Secure Boot state unknown: {s.unknown.get('secure_boot', 'not probed')}")
     if not s.secure_boot:
         return ok(code, "Secure Boot is off", evidence=[s.secure_boot_source or ""])
-    rejected = [m for m in facts.kernel_log.nvrm_messages if "Key was rejected" in m or "unavailable key" in m]
-    nvidia_missing = bool(facts.gpus) and k.modules_available and not k.is_loaded("nvidia")
+    if k.is_loaded("nvidia") or facts.nvidia_driver.module_version:
+        return ok(code, "Secure Boot is on and the NVIDIA module is loaded")
+    rejected = [m for m in facts.kernel_log.nvrm_messages
+                if ("Key was rejected" in m or "unavailable key" in m) and message_boot(m) == "current"]
+    nvidia_missing = bool(facts.gpus) and k.modules_available
     if rejected or nvidia_missing:
         return Finding(
             code, Severity.ERROR, "Secure Boot keeps the NVIDIA module from loading",

@@ -44,6 +44,8 @@ def cuda_visible_devices(facts: Facts) -> Finding:
                        "unset CUDA_VISIBLE_DEVICES        # or list valid indices: export CUDA_VISIBLE_DEVICES=0\n"
                        "nvidia-smi -L                      # the indices and UUIDs that exist",
                        (f"CUDA_VISIBLE_DEVICES={value}", f"GPUs found: {len(facts.gpus)}"))
+    if not facts.gpus:
+        return skipped(code, f"CUDA_VISIBLE_DEVICES={value}, but which GPUs exist is unknown")
     return ok(code, f"CUDA_VISIBLE_DEVICES={value} names existing GPUs")
 
 

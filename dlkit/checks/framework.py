@@ -91,7 +91,7 @@ def gpu_too_old(facts: Facts) -> Finding:
                        f"Current PyTorch wheels and CUDA 12/13 build for compute capability {floor} and newer. "
                        "This GPU can only run old framework releases (for Kepler: CUDA 11.x-era wheels).",
                        "# use an old framework release built for this GPU, or a newer GPU / a cloud instance",
-                       tuple(f"{g.pci_bus_id} {g.name}: compute capability {cc}" for g, cc in old))
+                       tuple(f"{g.pci_bus_id or '?'} {g.name or 'GPU'}: compute capability {cc}" for g, cc in old))
     return ok(code, f"every GPU is compute capability {floor} or newer")
 
 
@@ -145,7 +145,8 @@ def cudnn_mismatch(facts: Facts) -> Finding:
                        "python -c 'import torch; print(torch.backends.cudnn.version())'\n"
                        "# remove stray cuDNN directories from LD_LIBRARY_PATH, then reinstall: pip install --force-reinstall torch",
                        (text.strip().splitlines()[0],) + tuple(t.libraries))
-    wheel = next((v for name, v in facts.python.packages.items() if name.startswith("nvidia-cudnn-cu")), None)
+    # the cuDNN wheel of torch's own CUDA major (TensorFlow may bring another one)
+    wheel = facts.python.packages.get(f"nvidia-cudnn-cu{t.cuda.split('.')[0]}")
     if wheel and t.cudnn_version:
         runtime = f"{t.cudnn_version // 10000}.{t.cudnn_version // 100 % 100}" if t.cudnn_version >= 10000 else \
             f"{t.cudnn_version // 1000}.{t.cudnn_version // 100 % 10}"
@@ -155,6 +156,6 @@ def cudnn_mismatch(facts: Facts) -> Finding:
                            "on the library path won.",
                            "echo $LD_LIBRARY_PATH   # remove cuDNN directories from it\npip install --force-reinstall torch",
                            (f"torch.backends.cudnn.version() = {t.cudnn_version}", f"nvidia-cudnn wheel {wheel}") + tuple(t.libraries))
-    if t.cudnn_version is None and not text:
+    if t.cudnn_version is None:
         return skipped(code, "the cuDNN torch loads is unknown (torch was not imported)")
     return ok(code, "torch loads a compatible cuDNN", evidence=[f"torch.backends.cudnn.version() = {t.cudnn_version}"])

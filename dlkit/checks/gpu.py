@@ -88,7 +88,8 @@ def ecc_errors(facts: Facts) -> Finding:
             bad.append(f"{g.retired_pages} retired pages (memory already taken out of use)")
             severity = max(severity, Severity.WARNING, key=lambda s: s.rank)
         rows += [f"{_label(g)}: {b}" for b in bad]
-    if not any(g.ecc_mode is not None or g.retired_pages is not None or g.remapped_rows_pending is not None for g in facts.gpus):
+    if not rows and not any(g.ecc_mode is not None or g.retired_pages is not None
+                            or g.remapped_rows_pending is not None for g in facts.gpus):
         return skipped(code, "no GPU reports ECC, page retirement or row remapping")
     if rows:
         return Finding(code, severity, "GPU memory errors",

@@ -38,7 +38,7 @@ def link_degraded(facts: Facts) -> Finding:
     narrow = [g for g in gpus if g.pcie_width_current and g.pcie_width_max and g.pcie_width_current < g.pcie_width_max]
     slow = [g for g in gpus if g not in narrow and g.pcie_gen_current and g.pcie_gen_max
             and g.pcie_gen_current < g.pcie_gen_max]
-    evidence = [f"{_label(g)}: {_link(g)} ({g.source or 'sysfs'})" for g in narrow + slow]
+    evidence = [f"{_label(g)}: {_link(g)} ({g.pcie_source or 'source unknown'})" for g in narrow + slow]
     first = (narrow + slow)[0].pci_bus_id if narrow + slow else ""
     if narrow:
         names = ", ".join(g.pci_bus_id or "?" for g in narrow)

@@ -7,7 +7,6 @@ import datetime as _dt
 import errno
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from typing import Any, Callable
@@ -23,7 +22,7 @@ from dlkit.host.base import (
     normpath,
 )
 from dlkit.host.nvml import SnapshotOnce
-from dlkit.host.pyprobe import probe_python
+from dlkit.host.pyprobe import kill_group, probe_python
 
 # dmesg on a busy server runs to megabytes; the newest lines matter most, so a long
 # output keeps its tail.
@@ -187,13 +186,7 @@ class LiveHost(Host):
 
     @staticmethod
     def _kill(proc: subprocess.Popen) -> None:
-        try:
-            if os.name == "posix":
-                os.killpg(proc.pid, signal.SIGKILL)
-            else:
-                proc.kill()
-        except OSError:
-            pass
+        kill_group(proc)
         try:
             proc.communicate(timeout=1.0)
         except (subprocess.TimeoutExpired, OSError, ValueError):

@@ -611,7 +611,7 @@ class _Child:
             out, err = proc.communicate(timeout=self.timeout_s)
         except subprocess.TimeoutExpired:
             self.timed_out = True
-            _kill_group(proc)
+            kill_group(proc)
             try:
                 out, err = proc.communicate(timeout=2.0)  # what it wrote before is kept
             except (subprocess.TimeoutExpired, OSError, ValueError):
@@ -652,7 +652,8 @@ class _Child:
         return answer, fail
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def kill_group(proc: subprocess.Popen) -> None:
+    """Kill a child started with start_new_session and everything it started."""
     try:
         if os.name == "posix":
             os.killpg(proc.pid, signal.SIGKILL)
