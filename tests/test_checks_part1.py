@@ -49,7 +49,8 @@ def facts(**kw) -> Facts:
 
 
 def gpu(bdf="0000:01:00.0", vendor="nvidia", source="sysfs", **kw) -> GpuFacts:
-    return GpuFacts(pci_bus_id=bdf, vendor=vendor, source=source, **kw)
+    """A GPU whose PCIe link values come from where the GPU does (unless pcie_source says otherwise)."""
+    return GpuFacts(pci_bus_id=bdf, vendor=vendor, source=source, **{"pcie_source": source, **kw})
 
 
 def corpus_report(corpus_capture, sample: str) -> Report:
@@ -66,8 +67,9 @@ def test_bifurcation_two_4090s_at_x8_is_a_degraded_link(corpus_capture):
         "pcie.link-degraded", Severity.WARNING,
         "PCIe link narrower than the GPU supports (0000:01:00.0, 0000:03:00.0)", WIDTH_DETAIL,
         LINK_FIX.format(bdf="0000:01:00.0"),
-        ("0000:01:00.0 NVIDIA GPU: PCIe x8 of x16, Gen1 of Gen4 (sysfs)",
-         "0000:03:00.0 NVIDIA GPU: PCIe x8 of x16, Gen1 of Gen4 (sysfs)"))
+        # the name from nvidia-smi's table, the link from sysfs (the table has no link columns)
+        ("0000:01:00.0 NVIDIA GeForce RTX 4090: PCIe x8 of x16, Gen1 of Gen4 (sysfs)",
+         "0000:03:00.0 NVIDIA GeForce RTX 4090: PCIe x8 of x16, Gen1 of Gen4 (sysfs)"))
     # "Kernel modules: ... nouveau" in lspci is not nouveau loaded
     [nouveau] = [f for f in report.findings if f.code == "nouveau.loaded"]
     assert nouveau == Finding("nouveau.loaded", Severity.OK, "no NVIDIA GPU is bound to nouveau", "", "", (
