@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from dlkit.facts import KernelFacts, NvidiaDriverFacts
+from dlkit.facts import KernelFacts
 from dlkit.host import Host
 
 GPU_MODULES = ("nvidia", "nvidia_uvm", "nvidia_drm", "nvidia_modeset", "nvidia_peermem", "nouveau",
@@ -126,18 +126,3 @@ def parse_driver_version(text: str) -> str | None:
     """
     m = re.search(r"Kernel Module(?: for \S+)?\s+(\d+\.\d+(?:\.\d+)?)", text)
     return m.group(1) if m else None
-
-
-def collect_driver(host: Host) -> NvidiaDriverFacts:
-    r = host.read_text("/proc/driver/nvidia/version")
-    if r.text is None:
-        # Only a missing file says the module is not loaded; "permission denied" says nothing.
-        why = f"/proc/driver/nvidia/version: {r.error}" + (" (NVIDIA module not loaded)" if r.error == "missing" else "")
-        return NvidiaDriverFacts(unknown={"version": why})
-    version = parse_driver_version(r.text)
-    return NvidiaDriverFacts(
-        version=version,
-        source="/proc/driver/nvidia/version",
-        unknown={"cuda_version": "needs NVML or nvidia-smi, which this dlkit version does not query yet"}
-        | ({} if version else {"version": "/proc/driver/nvidia/version has no 'Kernel Module' line"}),
-    )

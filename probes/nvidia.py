@@ -60,6 +60,8 @@ def collect(host: Host) -> NvidiaState:
     r = host.read_text("/proc/driver/nvidia/version")
     if r.text is not None:
         module_version = kmod.parse_driver_version(r.text)
+        if module_version is None:
+            unknown["module_version"] = "/proc/driver/nvidia/version has no 'Kernel Module' line"
     else:
         unknown["module_version"] = f"/proc/driver/nvidia/version: {r.error}"
     module_versions = {}
@@ -70,6 +72,8 @@ def collect(host: Host) -> NvidiaState:
 
     probed: dict[str, str] = {}
     listing = host.list_dir("/proc/driver/nvidia/gpus")
+    if listing.entries is None and listing.error not in (None, "missing"):
+        unknown["probed_gpus"] = f"/proc/driver/nvidia/gpus: {listing.error}"
     for entry in listing.entries or ():
         info = host.read_text(f"/proc/driver/nvidia/gpus/{entry}/information")
         fields = parse_gpu_information(info.text or "")

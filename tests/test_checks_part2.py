@@ -6,6 +6,8 @@ the spec's table names (spec/capture-and-report.md §2).
 
 from __future__ import annotations
 
+from dlkit.checks.driver import driver_platform
+
 import pytest
 
 from dlkit.checks import REGISTRY
@@ -338,7 +340,8 @@ def test_no_framework_warns_when_no_current_wheel_runs_on_the_driver(os_facts, d
 def test_no_framework_ok_from_the_floor_up(os_facts, driver):
     f = facts(os=os_facts, gpus=(gpu(),), nvidia_driver=smi_driver(driver, "12.0"))
     finding = one(f, "driver.too-old-for-cuda")
-    assert (finding.severity, finding.title) == (OK, f"driver {driver} runs current PyTorch wheels (cu126 and newer)")
+    need = "; cu130 needs >= 580.65.06" if driver_platform(f) == "linux" else ""
+    assert (finding.severity, finding.title) == (OK, f"driver {driver} runs current PyTorch wheels (newest fitting index: cu126{need})")
 
 
 def test_a_cpu_only_torch_counts_as_no_framework_for_the_driver_rule():

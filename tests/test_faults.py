@@ -548,14 +548,7 @@ def assert_report_sane(report, elapsed: float) -> None:
 # Faults under which the product is wrong today (reported with the fix): the test states
 # the right facts and is expected to fail until the fix lands (strict: it then passes and
 # must lose its mark).
-NVIDIA_SILENT_MODULE_VERSION = pytest.mark.xfail(strict=True, reason=(
-    "probes/nvidia.py collect: a /proc/driver/nvidia/version without a 'Kernel Module' line leaves "
-    "module_version None with no unknown['module_version'] (part 1's collect_driver said why)"))
-NVIDIA_SILENT_PROBED_GPUS = pytest.mark.xfail(strict=True, reason=(
-    "probes/nvidia.py collect: an unreadable /proc/driver/nvidia/gpus leaves probed_gpus () (\"the module probed "
-    "no GPU\") with no unknown['probed_gpus']"))
-KNOWN_BUGS = {("nvidia", "empty"): NVIDIA_SILENT_MODULE_VERSION, ("nvidia", "garbage"): NVIDIA_SILENT_MODULE_VERSION,
-              ("nvidia", "huge"): NVIDIA_SILENT_MODULE_VERSION, ("nvidia", "permission-denied"): NVIDIA_SILENT_PROBED_GPUS}
+KNOWN_BUGS: dict = {}
 
 
 def matrix(probes=PROBE_NAMES, faults=None) -> list:

@@ -348,7 +348,7 @@ MACHINES = {"part1_fake": part1_capture, "full_fake": full_capture}
 # xfail tests at the end state the right finding and pass once it is fixed: then remove the
 # code here and regenerate.
 KNOWN_WRONG: dict[str, set[str]] = {
-    "part1_fake": {"driver.too-old-for-cuda", "gpu.xid", "gpu.none-visible", "torch.cpu-only"},
+    "part1_fake": {"gpu.none-visible", "torch.cpu-only"},
     "full_fake": set(),
 }
 
@@ -488,9 +488,6 @@ def _part1_finding(code: str) -> Finding:
     return finding
 
 
-@pytest.mark.xfail(strict=True, reason="dlkit/checks/driver.py too_old_for_cuda: with no torch installed it says "
-                   "'runs current PyTorch wheels (cu126 and newer)' for any driver >= the CUDA 12 minor-version floor; "
-                   "cu130 wheels need >= 580.65.06")
 def test_part1_driver_550_is_not_said_to_run_cu130_wheels():
     f = _part1_finding("driver.too-old-for-cuda")
     text = " ".join((f.title, f.detail, *f.evidence))
@@ -498,8 +495,6 @@ def test_part1_driver_550_is_not_said_to_run_cu130_wheels():
     assert "580" in text or "cu130" in text or "13.0" in text  # the limit this driver hits among current wheels
 
 
-@pytest.mark.xfail(strict=True, reason="dlkit/checks/gpu.py xid: the skip reason reads facts.kernel_log.unknown"
-                   "['xids'], a key the kernel log probe never sets, so it always says 'not probed'")
 def test_part1_xid_skip_says_why_no_kernel_log_was_read():
     f = _part1_finding("gpu.xid")
     assert f.severity == Severity.SKIPPED

@@ -679,18 +679,11 @@ def test_recorded_full_desktop_round_trips_with_and_without_redaction(tmp_path, 
     assert [f["code"] for f in replay_json["findings"]] == [f["code"] for f in live_json["findings"]]
 
 
-LIVE_ENV_NOT_UTF8 = ("dlkit/host/live.py LiveHost.env hands os.environ's surrogate escapes on: `dlkit doctor --json` "
-                     "then writes bytes that are not UTF-8 and `--capture` dies with UnicodeEncodeError "
-                     "(capture.py write); read os.environb and replace what is not UTF-8, as read_text does")
-
-
-@pytest.mark.xfail(strict=True, reason=LIVE_ENV_NOT_UTF8)
 def test_live_env_bytes_that_are_not_utf8_are_replaced(monkeypatch):
     monkeypatch.setenv("DLKIT_TEST_LD_LIBRARY_PATH", "/opt/caf\udce9/lib")  # the bytes b"/opt/caf\xe9/lib"
     assert LiveHost().env("DLKIT_TEST_LD_LIBRARY_PATH") == "/opt/caf\ufffd/lib"
 
 
-@pytest.mark.xfail(strict=True, raises=UnicodeEncodeError, reason=LIVE_ENV_NOT_UTF8)
 def test_a_capture_of_an_environment_that_is_not_utf8_can_be_written(tmp_path, monkeypatch):
     monkeypatch.setenv("DLKIT_TEST_LD_LIBRARY_PATH", "/opt/caf\udce9/lib")
     rec = RecordingHost(LiveHost())

@@ -248,8 +248,8 @@ def test_kmod_collect_nvbugreport(corpus_capture):
         cmdline="BOOT_IMAGE=/boot/vmlinuz-4.4.0-87-generic.efi.signed root=/dev/sde2 ro",
         modprobe_dirs=(), modprobe_files=(), nouveau_blacklist=(),
         unknown={"nouveau_blacklist": "no modprobe.d directory could be listed"})
-    driver = kmod.collect_driver(host)
-    assert (driver.version, driver.source) == ("384.59", "/proc/driver/nvidia/version")
+    from dlkit.probes import nvidia
+    assert nvidia.collect(host).driver.module_version == "384.59"
 
 
 def test_parse_modules_ignores_the_lsmod_header():

@@ -141,7 +141,10 @@ def too_old_for_cuda(facts: Facts) -> Finding:
             "# upgrade the driver (then check: nvidia-smi shows 'CUDA Version: 12.x' or newer)\n"
             + per_family(facts.os.distro_family, INSTALL_DRIVER),
             (f"driver {d.version} ({d.source})", f"current wheels need >= {floor}"))
-    return ok(code, f"driver {d.version} runs current PyTorch wheels (cu126 and newer)")
+    tag = wheel_tag_for(d.cuda_version or compat.max_cuda_for_driver(d.version, platform)) or "cu126"
+    cu130 = compat.min_driver_for_cuda("13.0", platform)
+    need = f"; cu130 needs >= {cu130}" if cu130 and tag != "cu130" else ""
+    return ok(code, f"driver {d.version} runs current PyTorch wheels (newest fitting index: {tag}{need})")
 
 
 # CUDA tags of the current PyTorch wheel indexes (compatibility.md §5), newest last.

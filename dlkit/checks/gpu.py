@@ -106,7 +106,8 @@ def xid(facts: Facts) -> Finding:
     code = "gpu.xid"
     events = [e for e in facts.kernel_log.xids if e.xid != 79]
     if not facts.kernel_log.sources:
-        return skipped(code, f"no kernel log could be read: {facts.kernel_log.unknown.get('xids', 'not probed')}")
+        why = facts.kernel_log.unknown.get("current_boot") or next(iter(facts.kernel_log.unknown.values()), "not probed")
+        return skipped(code, f"no kernel log could be read: {why}")
     if not events:
         return ok(code, "no Xid errors in the kernel log", evidence=[f"read: {', '.join(facts.kernel_log.sources)}"])
     current = [e for e in events if e.boot == "current"]

@@ -132,6 +132,11 @@ class LiveHost(Host):
             return None
 
     def env(self, name: str) -> str | None:
+        # os.environ smuggles bytes that are not UTF-8 as surrogates, which JSON output and
+        # capture files cannot encode: decode the raw bytes as read_text does.
+        if hasattr(os, "environb"):
+            raw = os.environb.get(os.fsencode(name))
+            return decode(raw)[0] if raw is not None else None
         return os.environ.get(name)
 
     def library(self, name: str) -> Any:
