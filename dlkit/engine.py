@@ -72,8 +72,9 @@ def make_probes(python: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S)
         Probe("os", osinfo.collect, OsFacts()),
         Probe("pci", pci.collect, PciFacts()),
         Probe("kernel", kmod.collect, KernelFacts()),
-        # nvidia-smi may take seconds to start the driver when persistence mode is off
-        Probe("nvidia", nvidia.collect, nvidia.NvidiaState(NvidiaDriverFacts(), None, {}), 10.0),
+        # NVML (4 s) then nvidia-smi (8 s: it may take seconds to start the driver when
+        # persistence mode is off, and hangs on a GPU that fell off the bus)
+        Probe("nvidia", nvidia.collect, nvidia.NvidiaState(NvidiaDriverFacts(), None, {}), 13.0),
         Probe("cuda", cuda.collect, CudaFacts()),
         Probe("kernel_log", kernlog.collect, KernelLogFacts()),
         Probe("security", platform.collect_secure_boot, PlatformSecurityFacts()),

@@ -24,6 +24,7 @@ import re
 
 from dlkit.facts import CudaFacts, CudaToolkit, CudnnInstall
 from dlkit.host import Host
+from dlkit.host.base import StopAfterTimeout
 
 LOCAL = "/usr/local"
 INCLUDE = "/usr/include"
@@ -334,6 +335,7 @@ def _cudnn_libraries(host: Host, unknown: dict[str, str]) -> list[CudnnInstall]:
 
 
 def collect(host: Host) -> CudaFacts:
+    host = StopAfterTimeout(host)  # one hung command must not overrun the probe's bound
     unknown: dict[str, str] = {}
     toolkits: list[CudaToolkit] = []
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from dlkit.facts import KernelLogFacts, XidEvent
 from dlkit.host import Host
+from dlkit.host.base import StopAfterTimeout
 from dlkit.probes.busid import normalize_bus_id
 
 DMESG = ("dmesg",)
@@ -322,6 +323,7 @@ def _unique_messages(hits: list[_Hit]) -> list[str]:
 
 
 def collect(host: Host) -> KernelLogFacts:
+    host = StopAfterTimeout(host)  # one hung command must not overrun the probe's bound
     unknown: dict[str, str] = {}
     sources: list[str] = []
 

@@ -184,3 +184,29 @@ class Host:
             return None
         lines = r.text.strip().splitlines()
         return lines[0].strip() if lines else ""
+
+
+class StopAfterTimeout:
+    """A view of a host whose commands stop running after the first one timed out.
+
+    A probe that runs several commands (dmesg, then journalctl...) must fit in the time
+    the engine gives it; when one command hangs, the next is likely to hang too (a stuck
+    driver, a dead journal), and waiting for each would overrun the probe's bound and lose
+    everything it learned. The skipped commands answer "timeout" without running.
+    """
+
+    def __init__(self, inner: Host) -> None:
+        self._inner = inner
+        self._timed_out: tuple[str, ...] | None = None
+
+    def run(self, argv, timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S) -> CommandResult:
+        if self._timed_out is not None:
+            return CommandResult(tuple(argv), None, "",
+                                 f"not run: `{' '.join(self._timed_out)}` timed out before it", "timeout")
+        r = self._inner.run(argv, timeout_s)
+        if r.status == "timeout":
+            self._timed_out = r.argv
+        return r
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
