@@ -223,6 +223,8 @@ def facts_from_python_json(d: dict[str, Any], chosen_by: str | None = None) -> P
         torch = _torch_facts(t, failure, d, unknown)
     elif failure:
         unknown["torch"] = failure  # None here is "unknown", not "not installed"
+    elif t is not None:
+        unknown["torch"] = f"python.json: 'torch' is {type(t).__name__}, not an object"
     tf = d.get("tensorflow")
     jax = d.get("jax")
     return PythonFacts(

@@ -540,7 +540,7 @@ def test_none_visible_ok_and_skipped():
                    "an NVIDIA GPU or driver is visible", ())
     assert one(facts(nvidia_driver=smi_driver(), python=torch()), "gpu.none-visible").severity == OK
     assert_skipped(one(facts(python=torch("2.5.1+cpu", None)), "gpu.none-visible"), "no CUDA build of torch installed")
-    assert_skipped(one(facts(), "gpu.none-visible"), "no CUDA build of torch installed")
+    assert_skipped(one(facts(), "gpu.none-visible"), "torch is not installed in the probed Python")
 
 
 # ------------------------------------------------------------------ cuda.toolkit-mismatch

@@ -784,8 +784,6 @@ def test_doctor_passes_timeout_and_python_to_the_probe_set(monkeypatch):
     assert seen == [("/opt/py/bin/python", 7.5), (None, 0.5)]
 
 
-@pytest.mark.xfail(strict=True, reason="probes/frameworks.py facts_from_python_json: a 'torch' that is neither null "
-                   "nor an object reads as 'torch not installed' (torch None, nothing in unknown)")
 def test_a_python_json_whose_torch_is_not_an_object_leaves_torch_unknown():
     facts = doctor(ReplayHost(full_capture(python=python_json() | {"torch": "2.5.1+cu124"}))).facts.python
     assert facts.torch is None

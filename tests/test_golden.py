@@ -348,7 +348,7 @@ MACHINES = {"part1_fake": part1_capture, "full_fake": full_capture}
 # xfail tests at the end state the right finding and pass once it is fixed: then remove the
 # code here and regenerate.
 KNOWN_WRONG: dict[str, set[str]] = {
-    "part1_fake": {"gpu.none-visible", "torch.cpu-only"},
+    "part1_fake": set(),
     "full_fake": set(),
 }
 
@@ -502,8 +502,6 @@ def test_part1_xid_skip_says_why_no_kernel_log_was_read():
     assert "`dmesg`: command not found" in f.detail
 
 
-@pytest.mark.xfail(strict=True, reason="dlkit/checks/framework.py cpu_only and none_visible: with no interpreter "
-                   "asked (python.unknown['executable'] or ['python']), they say torch is not installed")
 @pytest.mark.parametrize("code", ["torch.cpu-only", "gpu.none-visible"])
 def test_part1_torch_checks_say_no_python_was_asked(code):
     f = _part1_finding(code)

@@ -19,6 +19,14 @@ def gpu_cc(g: GpuFacts) -> tuple[str | None, str]:
     return cc, "by name (catalog)"
 
 
+def _no_torch(facts: Facts) -> str:
+    """Why there is no torch to judge: unknown (and why), or not installed."""
+    u = facts.python.unknown
+    return u.get("torch") or u.get("python") or (u.get("executable") if facts.python.executable is None and
+                                                 "no Python interpreter" in u.get("executable", "") else None) \
+        or "torch is not installed in the probed Python"
+
+
 def _interp(facts: Facts) -> str:
     py = facts.python
     return f"{py.executable or 'the probed Python'} (chosen by {py.chosen_by or '?'})"
@@ -29,7 +37,7 @@ def cpu_only(facts: Facts) -> Finding:
     code = "torch.cpu-only"
     t = facts.python.torch
     if t is None:
-        return skipped(code, facts.python.unknown.get("torch", "torch is not installed in the probed Python"))
+        return skipped(code, _no_torch(facts))
     if t.cuda or t.hip:
         return ok(code, f"torch {t.version} is a {'CUDA ' + t.cuda if t.cuda else 'ROCm ' + str(t.hip)} build")
     evidence = (f"torch {t.version}: torch.version.cuda is None", f"interpreter: {_interp(facts)}")
@@ -99,7 +107,9 @@ def gpu_too_old(facts: Facts) -> Finding:
 def none_visible(facts: Facts) -> Finding:
     code = "gpu.none-visible"
     t = facts.python.torch
-    if t is None or not t.cuda:
+    if t is None:
+        return skipped(code, _no_torch(facts))
+    if not t.cuda:
         return skipped(code, "no CUDA build of torch installed")
     if facts.gpus or facts.nvidia_driver.version:
         return ok(code, "an NVIDIA GPU or driver is visible")
