@@ -84,9 +84,6 @@ def make_probes(python: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S)
     )
 
 
-# The default probe set; tests replace it to inject failing probes.
-PROBES = make_probes()
-
 
 class SelectionError(ValueError):
     """--only/--skip named a check that does not exist."""
@@ -150,8 +147,7 @@ def _run_probes(host: Host, timeout_s: float, probes: tuple[Probe, ...]) -> tupl
 
 
 def gather(host: Host, timeout_s: float = DEFAULT_TIMEOUT_S, python: str | None = None) -> tuple[Facts, list[Finding]]:
-    probes = PROBES if python is None and timeout_s == DEFAULT_TIMEOUT_S else make_probes(python, timeout_s)
-    parts, crashes = _run_probes(host, timeout_s, probes)
+    parts, crashes = _run_probes(host, timeout_s, make_probes(python, timeout_s))
     gpus, other = nvidia.assemble_gpus(parts["pci"], parts["nvidia"])
     facts = Facts(
         run=RunFacts(created=host.created(), dlkit_version=__version__),

@@ -21,10 +21,13 @@ def gpu_cc(g: GpuFacts) -> tuple[str | None, str]:
 
 def _no_torch(facts: Facts) -> str:
     """Why there is no torch to judge: unknown (and why), or not installed."""
-    u = facts.python.unknown
-    return u.get("torch") or u.get("python") or (u.get("executable") if facts.python.executable is None and
-                                                 "no Python interpreter" in u.get("executable", "") else None) \
-        or "torch is not installed in the probed Python"
+    py = facts.python
+    if "torch" in py.unknown:
+        return py.unknown["torch"]
+    why = py.unknown.get("python") or py.unknown.get("executable")
+    if py.python_version is None and why:  # no interpreter answered at all: the reason is on the interpreter
+        return why
+    return "torch is not installed in the probed Python"
 
 
 def _interp(facts: Facts) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import List, Optional
 
@@ -13,6 +12,7 @@ from dlkit.checks import REGISTRY
 from dlkit.cli import app
 from dlkit.engine import DEFAULT_TIMEOUT_S, SelectionError, doctor as run_doctor, select_checks
 from dlkit.host import CaptureError, LiveHost, RecordingHost, Redactor, ReplayHost, write_capture
+from dlkit.host.capture import check_target
 from dlkit.host.importers import load_input
 from dlkit.probes.frameworks import validate_python
 from dlkit.render import render_console, render_json, render_markdown
@@ -64,11 +64,10 @@ def doctor(
     except SelectionError as exc:
         _fail(str(exc))
     if capture is not None:
-        target = os.path.abspath(capture)
-        if os.path.lexists(target) and not force:
-            _fail(f"{target} already exists; pass --force to replace it")
-        if not os.path.isdir(os.path.dirname(target)):
-            _fail(f"{os.path.dirname(target)}: no such directory")
+        try:
+            check_target(capture, force)
+        except CaptureError as exc:
+            _fail(str(exc))
 
     if from_ is not None:
         try:

@@ -259,11 +259,10 @@ def _write_tree(cap: Capture, root: str) -> None:
         os.symlink(target, full)
 
 
-def write_capture(cap: Capture, dest: str, force: bool = False) -> None:
-    """Write ``cap`` to a directory or, for ``*.tar.gz``/``*.tgz``, an archive.
+def check_target(dest: str, force: bool = False) -> str:
+    """The absolute path a capture may be written to; CaptureError when it may not.
 
-    Nothing the user has is overwritten without ``force``; the capture is built in a
-    temporary place and moved into position only when complete.
+    The CLI asks before probing, so that a bad --capture fails at once.
     """
     dest = os.path.abspath(dest)
     if os.path.lexists(dest) and not force:
@@ -271,6 +270,17 @@ def write_capture(cap: Capture, dest: str, force: bool = False) -> None:
     parent = os.path.dirname(dest)
     if not os.path.isdir(parent):
         raise CaptureError(f"{parent}: no such directory")
+    return dest
+
+
+def write_capture(cap: Capture, dest: str, force: bool = False) -> None:
+    """Write ``cap`` to a directory or, for ``*.tar.gz``/``*.tgz``, an archive.
+
+    Nothing the user has is overwritten without ``force``; the capture is built in a
+    temporary place and moved into position only when complete.
+    """
+    dest = check_target(dest, force)
+    parent = os.path.dirname(dest)
     with tempfile.TemporaryDirectory(dir=parent, prefix=".dlkit-capture-") as tmp:
         tree = os.path.join(tmp, "capture")
         os.makedirs(tree)
