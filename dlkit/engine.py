@@ -33,6 +33,7 @@ from dlkit.facts import (
 )
 from dlkit.host import Host
 from dlkit.probes import cpu, cuda, frameworks, kernlog, kmod, memory, nvidia, osinfo, pci, platform
+from dlkit.recipes.machine import with_build
 from dlkit.report import Finding, Report, Severity
 
 DEFAULT_TIMEOUT_S = 5.0
@@ -157,7 +158,9 @@ def gather(host: Host, timeout_s: float = DEFAULT_TIMEOUT_S, python: str | None 
         env=parts["env"],
         python=parts["python"],
     )
-    return facts, crashes
+    # Catalog data for the probed CPU and GPUs (TDP, lanes, board power), so the power and
+    # lane checks judge this machine the way plan-build judges a planned one.
+    return with_build(facts), crashes
 
 
 def run_checks(facts: Facts, codes: Iterable[str]) -> list[Finding]:

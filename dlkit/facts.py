@@ -272,6 +272,41 @@ class EnvFacts:
 
 
 @dataclass(frozen=True)
+class GpuPart:
+    """Catalog data for one GPU (planned, or probed and found in the catalog), in facts.gpus order."""
+
+    catalog_name: str | None = None  # None: not in the catalog
+    board_power_w: float | None = None
+    slot_width: float | None = None
+    cooler: str | None = None  # axial | blower | flow-through | passive
+    power_connectors: str | None = None  # "2x8pin", "1x16pin", ...
+    pcie_width: int | None = None  # electrical width the card wants
+    spike_factor: float | None = None  # ms-scale transient peak / board power, where measured
+
+
+@dataclass(frozen=True)
+class BuildFacts:
+    """What no probe can see (the PSU, the wall circuit, the board's slots) and catalog data
+    for the parts, so the power, lane, slot and cooling checks judge a planned machine and a
+    probed one alike (architecture.md, "one model, two sources")."""
+
+    origin: str | None = None  # "plan" | "probed"
+    psu_w: float | None = None
+    psu_atx: int | None = None  # 2 | 3; None: not declared
+    psu_8pin: int | None = None  # connectors of the declared or chosen PSU tier
+    psu_16pin: int | None = None
+    circuit: str | None = None  # "US 15 A / 120 V"
+    circuit_continuous_w: float | None = None
+    board_slots: int | None = None
+    cpu_catalog_name: str | None = None
+    cpu_tdp_w: float | None = None  # Intel base power / AMD TDP
+    cpu_lanes_usable: int | None = None  # per socket
+    gpus: tuple[GpuPart, ...] = ()
+    assumptions: tuple[str, ...] = ()  # what was assumed, said to the user
+    unknown: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class RunFacts:
     created: str | None  # when the facts were taken (ISO-8601 UTC)
     dlkit_version: str
@@ -294,6 +329,7 @@ class Facts:
     dkms: DkmsFacts = DkmsFacts()
     env: EnvFacts = EnvFacts()
     python: PythonFacts = PythonFacts()
+    build: BuildFacts = BuildFacts()
 
     def to_json(self) -> dict[str, Any]:
         return _jsonable(dataclasses.asdict(self))

@@ -155,11 +155,25 @@ def test_pcie_generation_only_is_never_a_warning():
         Severity.INFO, ("0000:01:00.0 NVIDIA GPU: PCIe x16 of x16, Gen1 of Gen5 (nvidia-smi)",))
 
 
-def test_pcie_lanes_oversubscribed_is_skipped_until_the_catalog_ships():
+def test_pcie_lanes_oversubscribed_on_a_probed_machine():
+    from dlkit.facts import CpuFacts
+    from dlkit.recipes.machine import with_build
+
     assert one(facts(), "pcie.lanes-oversubscribed") == Finding(
-        "pcie.lanes-oversubscribed", Severity.SKIPPED, "not checked", "no GPU found")
-    assert one(facts(gpus=(gpu(),)), "pcie.lanes-oversubscribed").detail == \
-        "needs the CPU's PCIe lane count from the CPU catalog, which this dlkit version does not ship yet"
+        "pcie.lanes-oversubscribed", Severity.SKIPPED, "not checked", "no NVIDIA GPU")
+    unknown_cpu = with_build(facts(cpu=CpuFacts(model="Imaginary CPU 9000"), gpus=(gpu(),)))
+    assert one(unknown_cpu, "pcie.lanes-oversubscribed").detail == (
+        "the CPU's PCIe lane count is unknown: CPU 'Imaginary CPU 9000' is not in the CPU catalog")
+    two = (gpu(name="NVIDIA GeForce RTX 4090", pcie_width_max=16),
+           gpu("0000:02:00.0", name="NVIDIA GeForce RTX 4090", pcie_width_max=16))
+    desktop = with_build(facts(cpu=CpuFacts(model="Intel(R) Core(TM) i9-14900K", sockets=1), gpus=two))
+    finding = one(desktop, "pcie.lanes-oversubscribed")
+    assert (finding.severity, finding.title) == (
+        Severity.WARNING, "the GPUs want 32 PCIe lanes; Core i9-14900K has 20: at best x8/x8")
+    assert finding.evidence == ("0000:01:00.0 NVIDIA GeForce RTX 4090: x16", "0000:02:00.0 NVIDIA GeForce RTX 4090: x16",
+                                "Core i9-14900K: 20 usable PCIe lanes")
+    one_gpu = with_build(facts(cpu=CpuFacts(model="Intel(R) Core(TM) i9-14900K"), gpus=two[:1]))
+    assert one(one_gpu, "pcie.lanes-oversubscribed").severity == Severity.OK
 
 
 # ------------------------------------------------------------------ nouveau
@@ -320,7 +334,7 @@ def test_every_problem_carries_evidence_and_a_fix(code):
 def test_select_checks():
     assert select_checks() == sorted(REGISTRY)
     assert select_checks(["pcie"]) == ["pcie.lanes-oversubscribed", "pcie.link-degraded"]
-    assert select_checks(["nouveau.loaded", "memory"]) == ["memory.ram-below-vram", "nouveau.loaded"]
+    assert select_checks(["nouveau.loaded", "memory"]) == ["memory.ram-below-total-vram", "memory.ram-below-vram", "nouveau.loaded"]
     assert select_checks(["pcie", "nouveau"], ["nouveau.loaded", "pcie.lanes-oversubscribed"]) == \
         ["nouveau.not-blacklisted", "pcie.link-degraded"]
     assert "nouveau.loaded" not in select_checks(skip=["nouveau.loaded"])

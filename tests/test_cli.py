@@ -117,7 +117,7 @@ def test_console(captures):
     assert "PCIe link narrower than the GPU supports (0000:02:00.0)  pcie.link-degraded" in out
     assert "sudo update-initramfs -u" in out  # the fix for an error is shown
     # ok: driver.not-loaded and driver.too-old-for-cuda; the part-2 checks skip for want of data
-    assert "status: error  1 error, 2 warning, 2 ok, 20 skipped (22 more with -v)" in out
+    assert "status: error  1 error, 2 warning, 1 info, 3 ok, 26 skipped (29 more with -v)" in out
     verbose = invoke("doctor", "--from", captures["error"], "-v").stdout
     assert "not checked  pcie.lanes-oversubscribed" in verbose
     assert "(2 more with -v)" not in verbose

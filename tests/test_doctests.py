@@ -8,7 +8,8 @@ import pytest
 
 import dlkit.probes
 
-MODULES = sorted(m.name for m in pkgutil.iter_modules(dlkit.probes.__path__, "dlkit.probes."))
+MODULES = sorted(m.name for m in pkgutil.iter_modules(dlkit.probes.__path__, "dlkit.probes.")) + [
+    "dlkit.catalog.hardware", "dlkit.checks.buildmath", "dlkit.checks.power"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -31,3 +31,22 @@ def ram_below_vram(facts: Facts) -> Finding:
             "free -g    # check after the upgrade", evidence)
     return ok(code, f"RAM ({ram / 1024:.0f} GiB) is at least the largest GPU's memory ({vram / 1024:.0f} GiB)",
               evidence=evidence)
+
+
+@check("memory.ram-below-total-vram", "system RAM is smaller than all GPUs' memory together")
+def ram_below_total_vram(facts: Facts) -> Finding:
+    code = "memory.ram-below-total-vram"
+    ram = facts.memory.total_mib
+    sized = [g for g in facts.gpus + facts.other_gpus if g.memory_total_mib]
+    if ram is None or len(sized) < 2:
+        return skipped(code, "needs the RAM size and two or more GPUs of known memory")
+    total = sum(g.memory_total_mib or 0 for g in sized)
+    evidence = (f"RAM: {ram} MiB", f"GPU memory, {len(sized)} GPUs: {total} MiB")
+    if ram < total:
+        return Finding(
+            code, Severity.INFO,
+            f"RAM ({ram / 1024:.0f} GiB) is less than all GPU memory together ({total / 1024:.0f} GiB)",
+            "A soft rule: with one process per GPU, each stages its own batches, checkpoints and pinned "
+            "buffers in RAM; matching the GPUs' total memory leaves room for all of them.",
+            f"# for comfort: {total / 1024:.0f} GiB of RAM or more", evidence)
+    return ok(code, f"RAM ({ram / 1024:.0f} GiB) covers all GPU memory ({total / 1024:.0f} GiB)", evidence=evidence)

@@ -58,6 +58,7 @@ def _root(
 
 
 from dlkit.cli import doctor as _doctor  # noqa: E402,F401  (registers the command)
+from dlkit.cli import plan_build as _plan_build  # noqa: E402,F401
 
 
 def main() -> None:

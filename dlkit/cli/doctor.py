@@ -10,18 +10,13 @@ from rich.console import Console
 
 from dlkit.checks import REGISTRY
 from dlkit.cli import app
+from dlkit.cli.common import fail as _fail
 from dlkit.engine import DEFAULT_TIMEOUT_S, SelectionError, doctor as run_doctor, select_checks
 from dlkit.host import CaptureError, LiveHost, RecordingHost, Redactor, ReplayHost, write_capture
 from dlkit.host.capture import check_target
 from dlkit.host.importers import load_input
 from dlkit.probes.frameworks import validate_python
 from dlkit.render import render_console, render_json, render_markdown
-
-
-def _fail(message: str) -> None:
-    # One line, whatever the message holds (spec §2: usage errors are one line on stderr).
-    typer.echo(f"dlkit: error: {' '.join(str(message).split())}", err=True)
-    raise typer.Exit(2)
 
 
 def _list_checks() -> None:

@@ -21,7 +21,7 @@ STYLE = {
 }
 
 
-def _finding(f: Finding, verbose: bool) -> Group:
+def finding_block(f: Finding, verbose: bool) -> Group:
     mark, style = STYLE[f.severity]
     head = Text.assemble((f"{mark} ", style), (f.title, "bold" if f.severity.is_problem else ""),
                          ("  " + f.code, "dim"))
@@ -55,7 +55,7 @@ def render_console(report: Report, console: Console, source: str, verbose: bool 
     for area, findings in areas.items():
         console.print(Text(area, style="bold underline"))
         for f in findings:
-            console.print(Padding(_finding(f, verbose), (0, 0, 0, 2)))
+            console.print(Padding(finding_block(f, verbose), (0, 0, 0, 2)))
         console.print()
 
     counts = Counter(f.severity for f in report.findings)

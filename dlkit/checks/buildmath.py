@@ -1,0 +1,150 @@
+"""The numbers behind the power, lane and slot checks, shared by doctor and plan-build.
+
+Formulas are the spec's (capture-and-report.md §2 table) and build-rules.md's:
+
+* PSU_min = 1.1 × (Σ GPU power + CPU TDP + 100 W); the recommended PSU is PSU_min rounded
+  up to the next 50 W (Dettmers' rule: TDPs + 10 % for the rest, then 10 % again; his
+  4 × 250 W + 150 W example gives 1,375 W → a 1400 W unit).
+* Wall draw = (Σ GPU power + CPU TDP + 100 W) / 0.92 (a 92 %-efficient PSU; Puget's 4 ×
+  RTX 3090 at 300 W measured 1,717 W at the wall for about 1,580 W DC).
+* Transients: ATX 3.x PSUs must ride out excursions to 160 % of rated power for 10 ms
+  (180 % for 1 ms); ATX 2.x promises nothing, so the ms-scale GPU peaks must fit under
+  the rating itself (build-rules.md §4, Intel ATX 3.0 design guide via tomshardware /
+  hothardware).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from dlkit.facts import Facts
+
+OTHER_W = 100.0  # board, drives, fans, RAM: Dettmers' "+100 W"
+PSU_MARGIN = 1.1
+WALL_EFFICIENCY = 0.92
+ATX3_EXCURSION = 1.6  # ATX 3.0: 160 % of rated power for 10 ms
+DEFAULT_SLOT_WIDTH = 2.0
+
+
+def round_up(watts: float, step: int = 50) -> int:
+    """Round ``watts`` up to the next PSU size step.
+
+    >>> round_up(1375.0)
+    1400
+    >>> round_up(429.0)
+    450
+    """
+    return int(math.ceil(round(watts, 6) / step) * step)
+
+
+@dataclass(frozen=True)
+class GpuPower:
+    label: str
+    watts: float
+    basis: str  # "enforced power limit" | "--power-limit" | "board power (catalog)" | ...
+    spike_factor: float | None = None
+
+
+@dataclass(frozen=True)
+class PowerBudget:
+    gpus: tuple[GpuPower, ...]
+    cpu_w: float
+    cpu_label: str
+
+    @property
+    def gpu_w(self) -> float:
+        return sum(g.watts for g in self.gpus)
+
+    @property
+    def dc_w(self) -> float:
+        return self.gpu_w + self.cpu_w + OTHER_W
+
+    @property
+    def psu_min_w(self) -> float:
+        return PSU_MARGIN * self.dc_w
+
+    @property
+    def psu_recommended_w(self) -> int:
+        return round_up(self.psu_min_w)
+
+    @property
+    def wall_w(self) -> float:
+        return self.dc_w / WALL_EFFICIENCY
+
+    @property
+    def spike_w(self) -> float:
+        """Draw while the GPUs spike (ms scale): each GPU's power × its measured spike factor."""
+        return sum(g.watts * (g.spike_factor or 1.0) for g in self.gpus) + self.cpu_w + OTHER_W
+
+    def limit_for_dc(self, dc_w: float) -> float | None:
+        """Per-GPU power limit that brings the DC estimate down to ``dc_w`` (None: impossible)."""
+        per_gpu = (dc_w - self.cpu_w - OTHER_W) / len(self.gpus)
+        return math.floor(per_gpu / 5) * 5 if per_gpu > 0 else None
+
+    def evidence(self) -> tuple[str, ...]:
+        lines = [f"{g.label}: {g.watts:.0f} W ({g.basis})" for g in self.gpus]
+        lines.append(f"CPU {self.cpu_label}: {self.cpu_w:.0f} W")
+        lines.append(f"rest of the system: {OTHER_W:.0f} W")
+        lines.append(f"PSU_min = 1.1 × ({self.gpu_w:.0f} + {self.cpu_w:.0f} + {OTHER_W:.0f}) W = {self.psu_min_w:.0f} W")
+        return tuple(lines)
+
+
+def gpu_label(facts: Facts, i: int) -> str:
+    """"0000:01:00.0 NVIDIA GeForce RTX 3090" for a probed GPU, "GPU 2 GeForce RTX 3090" for a planned one."""
+    g = facts.gpus[i]
+    return f"{g.pci_bus_id or f'GPU {i + 1}'} {g.name or 'GPU'}"
+
+
+def power_budget(facts: Facts) -> PowerBudget | str:
+    """The power budget of ``facts``' GPUs and CPU, or why it is unknown."""
+    if not facts.gpus:
+        return "no NVIDIA GPU"
+    parts = facts.build.gpus
+    rows = []
+    for i, g in enumerate(facts.gpus):
+        part = parts[i] if i < len(parts) else None
+        if g.power_limit_w:
+            watts, basis = g.power_limit_w, ("--power-limit" if facts.build.origin == "plan" else "enforced power limit")
+        elif part and part.board_power_w:
+            watts, basis = part.board_power_w, f"board power of the {part.catalog_name} (catalog)"
+        elif g.power_default_limit_w:
+            watts, basis = g.power_default_limit_w, "default power limit"
+        else:
+            return f"the power of {gpu_label(facts, i)} is unknown (not reported, and not in the catalog)"
+        rows.append(GpuPower(gpu_label(facts, i), watts, basis, part.spike_factor if part else None))
+    if facts.build.cpu_tdp_w is None:
+        why = facts.build.unknown.get("cpu") or f"CPU {facts.cpu.model or '(model unknown)'} is not in the CPU catalog"
+        return f"the CPU's TDP is unknown: {why}"
+    return PowerBudget(tuple(rows), facts.build.cpu_tdp_w, facts.build.cpu_catalog_name or facts.cpu.model or "CPU")
+
+
+def lane_split(lanes: int, n: int, want: int = 16) -> list[int]:
+    """Widths n GPUs get from ``lanes`` CPU lanes, halving the last widest link until they fit.
+
+    >>> lane_split(40, 2)
+    [16, 16]
+    >>> lane_split(28, 2)
+    [16, 8]
+    >>> lane_split(20, 4)
+    [8, 4, 4, 4]
+    """
+    widths = [want] * n
+    while sum(widths) > lanes and max(widths) > 1:
+        i = max(j for j, w in enumerate(widths) if w == max(widths))
+        widths[i] //= 2
+    return widths
+
+
+def slots_needed(widths: list[float]) -> int:
+    """Board slot position of the last card when cards sit back to back from the top slot.
+
+    Each card covers ceil(width) slot positions; the last one only has to plug in (its cooler
+    may hang below the board into the case's extra slot).
+
+    >>> slots_needed([3, 3, 3, 3])
+    10
+    >>> slots_needed([2, 2, 2, 2])
+    7
+    """
+    return 1 + sum(math.ceil(w) for w in widths[:-1]) if widths else 0

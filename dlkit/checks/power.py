@@ -1,0 +1,174 @@
+"""Power checks: PSU budget, transients on ATX 2.x, the wall circuit, PSU connectors.
+
+Doctor cannot see the PSU or the circuit; these checks run when the user declares them
+(``dlkit plan-build --from-host --psu W``) and say what the machine needs otherwise.
+Formulas: buildmath.py.
+"""
+
+from __future__ import annotations
+
+import re
+
+from dlkit.checks.buildmath import ATX3_EXCURSION, WALL_EFFICIENCY, PowerBudget, power_budget, round_up
+from dlkit.checks.registry import check, ok, skipped
+from dlkit.facts import Facts
+from dlkit.report import Finding, Severity
+
+DECLARE_PSU = "dlkit plan-build --from-host --psu WATTS --psu-atx 2|3"
+SET_LIMIT = ("sudo nvidia-smi -pm 1              # keep the setting while no process runs\n"
+             "sudo nvidia-smi -pl {w}            # every GPU; add -i N for one GPU (resets at reboot: put it in a systemd unit)")
+
+
+def _what_if(b: PowerBudget, psu_w: float | None, circuit_w: float | None) -> list[str]:
+    """What a lower GPU power limit would change (Puget: RTX 3090 at 280 W keeps >95 % of
+    its performance; CMU: 270-280 W costs about 5 %)."""
+    lines = []
+    if psu_w:
+        limit = b.limit_for_dc(psu_w / 1.1)
+        if limit:
+            lines.append(f"at {limit:.0f} W per GPU the PSU minimum drops to "
+                         f"{1.1 * (limit * len(b.gpus) + b.cpu_w + 100):.0f} W (fits the {psu_w:.0f} W PSU)")
+    if circuit_w:
+        limit = b.limit_for_dc(circuit_w * WALL_EFFICIENCY)
+        if limit:
+            lines.append(f"at {limit:.0f} W per GPU the wall draw drops to "
+                         f"{(limit * len(b.gpus) + b.cpu_w + 100) / WALL_EFFICIENCY:.0f} W (fits the {circuit_w:.0f} W circuit)")
+    return lines
+
+
+@check("power.budget-exceeded", "the PSU is smaller than 1.1 × (GPU power + CPU TDP + 100 W)")
+def budget_exceeded(facts: Facts) -> Finding:
+    code = "power.budget-exceeded"
+    b = power_budget(facts)
+    if isinstance(b, str):
+        return skipped(code, f"power budget unknown: {b}")
+    psu = facts.build.psu_w
+    if psu is None:
+        return skipped(code, f"no PSU declared; this machine needs at least {b.psu_min_w:.0f} W "
+                             f"(recommended {b.psu_recommended_w} W). To check yours: {DECLARE_PSU}")
+    evidence = b.evidence() + (f"PSU: {psu:.0f} W",)
+    if psu < b.psu_min_w:
+        what_if = _what_if(b, psu, None)
+        limit = b.limit_for_dc(psu / 1.1)
+        return Finding(
+            code, Severity.ERROR,
+            f"PSU too small: {psu:.0f} W < {b.psu_min_w:.0f} W needed (recommended {b.psu_recommended_w} W)",
+            "Under full load the GPUs, CPU and the rest draw more than the PSU can deliver with the 10 % "
+            "margin, so the machine shuts down or reboots mid-training. "
+            + ("What a power limit changes: " + "; ".join(what_if) + "." if what_if else ""),
+            f"# a PSU of at least {b.psu_recommended_w} W, or cap the GPUs:\n" + SET_LIMIT.format(w=limit or "WATTS"),
+            evidence)
+    return ok(code, f"PSU {psu:.0f} W covers the {b.psu_min_w:.0f} W minimum (recommended {b.psu_recommended_w} W)",
+              evidence=evidence)
+
+
+@check("power.transient-risk", "GPU millisecond power spikes can trip an ATX 2.x PSU without headroom")
+def transient_risk(facts: Facts) -> Finding:
+    code = "power.transient-risk"
+    b = power_budget(facts)
+    if isinstance(b, str):
+        return skipped(code, f"power budget unknown: {b}")
+    spiky = [g for g in b.gpus if g.spike_factor and g.spike_factor > 1.0]
+    if not spiky:
+        return ok(code, "no GPU here is known for large millisecond power spikes")
+    psu = facts.build.psu_w
+    if psu is None:
+        return skipped(code, f"no PSU declared. To check: {DECLARE_PSU}")
+    atx = facts.build.psu_atx
+    assumed = atx is None
+    atx = 2 if assumed else atx
+    capacity = psu * (ATX3_EXCURSION if atx >= 3 else 1.0)
+    evidence = tuple(f"{g.label}: {g.watts:.0f} W × {g.spike_factor:.2f} = {g.watts * g.spike_factor:.0f} W peaks"
+                     for g in spiky) + (
+        f"system during GPU spikes: {b.spike_w:.0f} W",
+        f"PSU: {psu:.0f} W ATX {atx}.x" + (" (version not declared: assumed 2.x; add --psu-atx)" if assumed else "")
+        + (f", rides out {ATX3_EXCURSION:.0%} = {capacity:.0f} W for 10 ms" if atx >= 3 else ", no excursion rating"))
+    if b.spike_w > capacity:
+        atx2_size = round_up(b.spike_w)
+        atx3_size = max(b.psu_recommended_w, round_up(b.spike_w / ATX3_EXCURSION))
+        return Finding(
+            code, Severity.WARNING,
+            f"GPU power spikes (~{b.spike_w:.0f} W) exceed what a {psu:.0f} W ATX {atx}.x PSU is rated to ride out",
+            "RTX 30/40/50-class cards draw well above their board power for milliseconds; an ATX 2.x PSU's "
+            "over-current protection can trip on them and power the machine off under load, although the "
+            "average draw fits. ATX 3.x units are specified for these excursions.",
+            f"# an ATX 3.x PSU of at least {atx3_size} W (native 12V-2x6), or an ATX 2.x unit of at least {atx2_size} W,\n"
+            "# or lower the GPU power limit (spikes scale with it):\n" + SET_LIMIT.format(w="WATTS"),
+            evidence)
+    return ok(code, f"the PSU rides out the GPUs' millisecond spikes (~{b.spike_w:.0f} W)", evidence=evidence)
+
+
+@check("power.circuit-exceeded", "estimated wall draw exceeds the circuit's continuous limit")
+def circuit_exceeded(facts: Facts) -> Finding:
+    code = "power.circuit-exceeded"
+    b = power_budget(facts)
+    if isinstance(b, str):
+        return skipped(code, f"power budget unknown: {b}")
+    limit = facts.build.circuit_continuous_w
+    if limit is None:
+        return skipped(code, f"no wall circuit declared; estimated wall draw {b.wall_w:.0f} W. "
+                             "To check: dlkit plan-build --from-host --circuit us|eu|cn|WATTS")
+    evidence = (f"wall draw = ({b.gpu_w:.0f} + {b.cpu_w:.0f} + 100) W / {WALL_EFFICIENCY} = {b.wall_w:.0f} W",
+                f"circuit: {facts.build.circuit or 'declared'}, {limit:.0f} W continuous")
+    if b.wall_w > limit:
+        what_if = _what_if(b, facts.build.psu_w, limit)
+        per_gpu = b.limit_for_dc(limit * WALL_EFFICIENCY)
+        return Finding(
+            code, Severity.WARNING,
+            f"estimated wall draw {b.wall_w:.0f} W exceeds the {limit:.0f} W continuous limit of {facts.build.circuit or 'the circuit'}",
+            "A circuit may carry 80 % of its breaker rating continuously; hours of training above that trip "
+            "the breaker or heat the wiring. " + ("What a power limit changes: " + "; ".join(what_if) + "." if what_if else ""),
+            f"# put the machine on its own 20 A / 120 V or 230 V circuit, or cap the GPUs:\n"
+            + SET_LIMIT.format(w=per_gpu or "WATTS"),
+            evidence)
+    return ok(code, f"estimated wall draw {b.wall_w:.0f} W fits the {limit:.0f} W circuit", evidence=evidence)
+
+
+_CONNECTOR = re.compile(r"(\d+)x(6pin|8pin|16pin)")
+
+
+def _connectors_needed(spec: str) -> tuple[int, int] | None:
+    """(8-pin, 16-pin) a card's power connectors need; a 6-pin is fed by a 6+2-pin cable.
+
+    >>> _connectors_needed("1x6pin+1x8pin")
+    (2, 0)
+    >>> _connectors_needed("1x16pin")
+    (0, 1)
+    """
+    found = _CONNECTOR.findall(spec)
+    if not found and spec not in ("none", "sxm"):
+        return None
+    eight = sum(int(n) for n, kind in found if kind in ("6pin", "8pin"))
+    return eight, sum(int(n) for n, kind in found if kind == "16pin")
+
+
+@check("power.connectors", "the PSU lacks PCIe power connectors for the GPUs")
+def connectors(facts: Facts) -> Finding:
+    code = "power.connectors"
+    have8, have16 = facts.build.psu_8pin, facts.build.psu_16pin
+    if have8 is None and have16 is None:
+        return skipped(code, "the PSU's connectors are unknown (doctor cannot see them; plan-build knows its PSU tiers)")
+    needs = [(p.catalog_name, _connectors_needed(p.power_connectors or "")) for p in facts.build.gpus]
+    if not needs or any(n is None for _, n in needs):
+        return skipped(code, "a GPU's power connectors are unknown")
+    need8_total = sum(n[0] for _, n in needs)  # type: ignore[index]
+    spare16 = have16 or 0
+    for part, (_, n) in zip(facts.build.gpus, needs):
+        for _ in range(n[1]):  # type: ignore[index]
+            if spare16:
+                spare16 -= 1
+            else:
+                # No native plug: the bundled adapter takes 150 W per 8-pin, so 3 for a
+                # 450 W card and 4 for 600 W (HF perf_hardware.md: one cable per socket).
+                need8_total += 3 if (part.board_power_w or 600) <= 450 else 4
+    evidence = tuple(f"{name}: {spec}" for name, spec in
+                     ((p.catalog_name, p.power_connectors) for p in facts.build.gpus)) + (
+        f"PSU: {have8 or 0}× PCIe 8-pin, {have16 or 0}× 12V-2x6",)
+    if need8_total > (have8 or 0):
+        return Finding(
+            code, Severity.WARNING,
+            f"the GPUs need {need8_total} PCIe 8-pin connectors, the PSU has {have8 or 0}",
+            "Daisy-chained (pigtail) cables or splitters overload one cable; every 8-pin socket needs its own "
+            "cable, and a 12V-2x6 card without a native plug needs an adapter fed by 3-4 of them.",
+            "# choose a PSU with enough native connectors (ATX 3.x units have 12V-2x6 plugs)", evidence)
+    return ok(code, "the PSU has a native connector for every GPU power socket", evidence=evidence)

@@ -1,0 +1,280 @@
+"""The build planner: judge a parts list (check mode) with doctor's checks, and price it.
+
+Pure functions over catalog rows (``dlkit.catalog.hardware``) returning a :class:`Plan`;
+the recommender (recipes/recommend.py) and ``dlkit plan-build`` build on them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from dlkit.catalog.hardware import CpuModel, GpuModel, PsuTier, RamKit, Region, cpus, psus, ram_kits
+from dlkit.checks.buildmath import PowerBudget, power_budget
+from dlkit.engine import run_checks
+from dlkit.facts import Facts
+from dlkit.report import Finding
+from dlkit.recipes.machine import Declared, add_gpus, planned_facts, with_build
+
+SCHEMA = "dlkit.plan-build/1"
+PLAN_CHECKS = (
+    "power.budget-exceeded", "power.transient-risk", "power.circuit-exceeded", "power.connectors",
+    "pcie.lanes-oversubscribed", "build.slots-insufficient", "build.cooling", "cpu.cores-per-gpu",
+    "memory.ram-below-vram", "memory.ram-below-total-vram",
+)
+DEFAULT_SLOTS = 7  # an ATX board (ATX 2.2 spec: seven expansion slots)
+# What the parts list does not price: the catalog has no boards, cases, drives or coolers.
+NOT_INCLUDED = ("motherboard", "case", "storage", "CPU cooler")
+RECENT_YEARS = 4
+KIND_ORDER = ("gpu", "cpu", "psu", "ram")  # "typical" parts: launched within this many years of the newest in the catalog
+
+
+class PlanError(ValueError):
+    """The request cannot be planned (budget too small, nothing fits); one line for the user."""
+
+
+@dataclass(frozen=True)
+class Part:
+    kind: str  # gpu | cpu | psu | ram
+    name: str
+    count: int
+    unit_price_usd: float | None
+    price_basis: str
+    source: str
+    as_of: str
+    reason: str = ""
+
+    @property
+    def price_usd(self) -> float | None:
+        return None if self.unit_price_usd is None else round(self.unit_price_usd * self.count, 2)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "count": self.count, "unit_price_usd": self.unit_price_usd,
+                "price_usd": self.price_usd, "price_basis": self.price_basis, "source": self.source,
+                "as_of": self.as_of, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Plan:
+    mode: str  # recommend | check | host
+    inputs: dict[str, Any]
+    facts: Facts
+    parts: tuple[Part, ...]
+    findings: tuple[Finding, ...]
+    assumptions: tuple[str, ...] = ()
+    alternatives: tuple[dict[str, Any], ...] = ()
+    choice: str = ""  # how the recommender chose, in one sentence
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def budget(self) -> PowerBudget | None:
+        b = power_budget(self.facts)
+        return None if isinstance(b, str) else b
+
+    @property
+    def psu_watts_recommended(self) -> int | None:
+        return self.budget.psu_recommended_w if self.budget else None
+
+    @property
+    def total_price_usd(self) -> float | None:
+        priced = [p.price_usd for p in self.parts if p.price_usd is not None]
+        return round(sum(priced), 2) if priced else None
+
+    @property
+    def not_priced(self) -> list[str]:
+        return [p.name for p in self.parts if p.price_usd is None] + list(NOT_INCLUDED)
+
+    @property
+    def status(self) -> str:
+        worst = max((f.severity.rank for f in self.findings), default=0)
+        return {3: "error", 2: "warning"}.get(worst, "ok")
+
+    @property
+    def exit_code(self) -> int:
+        return {"ok": 0, "warning": 1, "error": 2}[self.status]
+
+    def power_json(self) -> dict[str, Any] | None:
+        b = self.budget
+        if b is None:
+            return None
+        build = self.facts.build
+        return {
+            "gpu_watts": [round(g.watts, 1) for g in b.gpus], "cpu_watts": b.cpu_w, "other_watts": 100.0,
+            "dc_watts_estimated": round(b.dc_w, 1), "psu_min_watts": round(b.psu_min_w, 1),
+            "wall_watts_estimated": round(b.wall_w, 1), "spike_watts_estimated": round(b.spike_w, 1),
+            "psu_watts": build.psu_w, "psu_atx": build.psu_atx,
+            "circuit": build.circuit, "circuit_continuous_watts": build.circuit_continuous_w,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA, "mode": self.mode, "status": self.status, "inputs": self.inputs,
+            "choice": self.choice, "assumptions": list(self.assumptions),
+            "parts": [p.to_json() for p in self.parts], "total_price_usd": self.total_price_usd,
+            "not_priced": self.not_priced, "psu_watts_recommended": self.psu_watts_recommended,
+            "power": self.power_json(), "alternatives": list(self.alternatives), "notes": list(self.notes),
+            "findings": [f.to_json() for f in self.findings],
+        }
+
+
+# --------------------------------------------------------------------------- part choices
+
+
+def _newest_year(rows: tuple[Any, ...]) -> int:
+    return max((r.year for r in rows if r.year), default=0)
+
+
+def typical_cpu(n_gpus: int) -> tuple[CpuModel, str]:
+    """The cheapest recent catalog CPU with x16 lanes and 4 cores per GPU (build-rules.md §2:
+    Puget's 4 cores per GPU; cpu-and-memory.md §5 lane budgets), and why."""
+    lanes, cores = 16 * n_gpus, max(4, 4 * n_gpus)
+    newest = _newest_year(cpus())
+    fits = [c for c in cpus() if c.price_usd and c.lanes_usable and c.cores and c.year
+            and c.lanes_usable >= lanes and c.cores >= cores and c.year >= newest - RECENT_YEARS]
+    if not fits:
+        raise PlanError(f"no CPU in the catalog has {lanes} PCIe lanes and {cores} cores for {n_gpus} GPUs")
+    best = min(fits, key=lambda c: (c.price_usd, -(c.lanes_usable or 0)))
+    return best, (f"the cheapest recent CPU with {lanes}+ usable PCIe lanes (x16 per GPU) and {cores}+ cores "
+                  f"(4 per GPU): {best.lanes_usable} lanes, {best.cores} cores / {best.threads} threads")
+
+
+def choose_psu(b: PowerBudget, region: Region | None) -> tuple[PsuTier | None, str]:
+    """The smallest ATX 3.x tier that covers PSU_min and rides out the GPUs' spikes."""
+    high_voltage = region is not None and region.volts >= 200
+    usable = [t for t in psus() if t.atx >= 3 and (high_voltage or (t.input_v or "").strip() != "230")]
+    fits = [t for t in usable if t.watts >= b.psu_min_w and b.spike_w <= 1.6 * t.watts]
+    if not fits:
+        return None, (f"no single PSU in the catalog covers {b.psu_min_w:.0f} W"
+                      + ("" if high_voltage else " on a 120 V circuit; use two PSUs or a 230 V circuit"))
+    best = min(fits, key=lambda t: (t.watts, t.price_usd or math.inf))
+    return best, (f"the smallest ATX 3.x tier ≥ PSU_min {b.psu_min_w:.0f} W "
+                  f"(recommended {b.psu_recommended_w} W) that rides out ~{b.spike_w:.0f} W GPU spikes")
+
+
+def ram_need_gib(gpu: GpuModel, n: int) -> float:
+    """RAM ≥ Σ VRAM (the soft rule, which implies the hard one: ≥ the largest GPU), at least 32 GiB
+    (d2l.ai: a 1-GPU box wants ≥ 32 GB)."""
+    return max(32.0, (gpu.memory_gib or 0) * n)
+
+
+def choose_ram(need_gib: float, cpu: CpuModel) -> tuple[RamKit | None, str]:
+    kits = [k for k in ram_kits() if k.capacity_gib >= need_gib and (not cpu.memory_type or k.type == cpu.memory_type)]
+    if not kits:
+        return None, f"no {cpu.memory_type or ''} kit of {need_gib:.0f} GiB or more in the catalog"
+    best = min(kits, key=lambda k: (k.capacity_gib, k.price_usd or math.inf))
+    return best, f"the smallest {best.type} kit ≥ {need_gib:.0f} GiB (RAM ≥ all GPUs' memory together; at least 32 GiB)"
+
+
+def _price(value: float | None, region: Region | None) -> float | None:
+    return None if value is None else round(value * (region.price_factor if region else 1.0), 2)
+
+
+def parts_list(gpu: GpuModel, n: int, cpu: CpuModel, psu: PsuTier | None, ram: RamKit | None,
+               region: Region | None, reasons: dict[str, str]) -> tuple[Part, ...]:
+    factor = f" × {region.price_factor:g} ({region.name} taxes)" if region and region.price_factor != 1 else ""
+    parts = [
+        Part("gpu", gpu.name, n, _price(gpu.price_usd, region), gpu.price_basis + factor, gpu.source, gpu.as_of,
+             reasons.get("gpu", "")),
+        Part("cpu", cpu.name, 1, _price(cpu.price_usd, region),
+             ("street price " + (cpu.street_as_of or "") if cpu.street_usd else "launch price") + factor,
+             cpu.source, cpu.as_of, reasons.get("cpu", "")),
+    ]
+    if psu is not None:
+        parts.append(Part("psu", f"{psu.tier} (e.g. {psu.example})" if psu.example else psu.tier, 1,
+                          _price(psu.price_usd, region), f"price {psu.price_as_of or 'undated'}" + factor,
+                          psu.source, psu.as_of, reasons.get("psu", "")))
+    if ram is not None:
+        parts.append(Part("ram", ram.kit, 1, _price(ram.price_usd, region),
+                          f"price {ram.price_as_of or 'undated'}" + factor if ram.price_usd else "not priced",
+                          ram.source, ram.as_of, reasons.get("ram", "")))
+    return tuple(parts)
+
+
+def tier_for(watts: float, atx: int | None) -> PsuTier | None:
+    """The catalog tier of a declared PSU (for its connectors), when watts and ATX version match one."""
+    same = [t for t in psus() if t.watts == watts and (atx is None or t.atx == atx)]
+    return same[0] if len(same) == 1 or (same and atx is not None) else None
+
+
+# --------------------------------------------------------------------------- check mode
+
+
+def check_build(gpu: GpuModel, n: int, cpu: CpuModel | None, *, psu_w: float | None = None, psu_atx: int | None = None,
+                power_limit_w: float | None = None, slots: int | None = None, ram_gib: float | None = None,
+                region: Region | None = None, circuit_w: float | None = None,
+                inputs: dict[str, Any] | None = None, reasons_given: dict[str, str] | None = None,
+                psu_tier: PsuTier | None = None, ram_kit: RamKit | None = None) -> Plan:
+    """Judge a given build with doctor's checks; assume (and say) what was not given.
+
+    ``psu_tier`` / ``ram_kit``: catalog parts chosen by the recommender (priced), instead of
+    the user's declared ``psu_w`` / ``ram_gib``."""
+    if psu_tier is not None:
+        psu_w, psu_atx = psu_tier.watts, psu_tier.atx
+    if ram_kit is not None:
+        ram_gib = ram_kit.capacity_gib
+    assumptions: list[str] = []
+    reasons: dict[str, str] = {"gpu": "given (--gpu)"}
+    if cpu is None:
+        cpu, why = typical_cpu(n)
+        assumptions.append(f"CPU not given: assumed {cpu.name}, {why}")
+        reasons["cpu"] = "assumed: " + why
+    else:
+        reasons["cpu"] = "given (--cpu)"
+    if slots is None:
+        slots = DEFAULT_SLOTS
+        assumptions.append(f"board slots not given: assumed an ATX board with {DEFAULT_SLOTS} expansion slots (--slots)")
+    ram = ram_kit
+    if ram_gib is None:
+        ram, why = choose_ram(ram_need_gib(gpu, n), cpu)
+        ram_gib = ram.capacity_gib if ram else ram_need_gib(gpu, n)
+        assumptions.append(f"RAM not given: assumed {ram_gib:g} GiB, {why} (--ram)")
+        reasons["ram"] = "assumed: " + why
+    if power_limit_w is None:
+        assumptions.append(f"GPU power: board power of the {gpu.name}, {gpu.board_power_w or '?'} W (--power-limit to cap it)")
+    declared = Declared(psu_w=psu_w, psu_atx=psu_atx, psu_tier=psu_tier or (tier_for(psu_w, psu_atx) if psu_w else None),
+                        region=region, circuit_w=circuit_w, slots=slots)
+    facts = planned_facts(gpu, n, cpu, ram_gib, declared, power_limit_w, tuple(assumptions))
+    psu: PsuTier | None = declared.psu_tier
+    b = power_budget(facts)
+    if psu_w is None and not isinstance(b, str):
+        psu, why = choose_psu(b, region)
+        if psu is not None:
+            assumptions.append(f"PSU not given: assumed {psu.tier}, {why} (--psu, --psu-atx)")
+            declared = Declared(psu_w=psu.watts, psu_atx=psu.atx, psu_tier=psu, region=region,
+                                circuit_w=circuit_w, slots=slots)
+            facts = planned_facts(gpu, n, cpu, ram_gib, declared, power_limit_w, tuple(assumptions))
+            reasons["psu"] = "assumed: " + why
+        else:
+            assumptions.append(why)
+    elif psu_w is not None:
+        reasons["psu"] = "given (--psu)"
+    reasons.update(reasons_given or {})
+    findings = tuple(sorted(run_checks(facts, PLAN_CHECKS), key=lambda f: (-f.severity.rank, f.code)))
+    parts = parts_list(gpu, n, cpu, psu, ram, region, reasons)
+    if psu is None and psu_w is not None:
+        parts += (Part("psu", f"{psu_w:.0f} W ATX {psu_atx or '?'}.x (declared)", 1, None, "yours", "--psu", ""),)
+    if ram is None:
+        parts += (Part("ram", f"{ram_gib:g} GiB (declared)", 1, None, "yours", "--ram", ""),)
+    parts = tuple(sorted(parts, key=lambda p: KIND_ORDER.index(p.kind)))
+    return Plan("check", inputs or {}, facts, parts, findings, tuple(assumptions))
+
+
+# --------------------------------------------------------------------------- from a probed machine
+
+
+def plan_host(facts: Facts, declared: Declared, add: GpuModel | None = None, n_add: int = 0,
+              power_limit_w: float | None = None, inputs: dict[str, Any] | None = None) -> Plan:
+    """Judge a probed machine (live or a capture), optionally with ``n_add`` more GPUs of ``add``."""
+    facts = with_build(facts, declared)
+    assumptions = [f"{k}: {v}" for k, v in sorted(facts.build.unknown.items())]
+    parts: tuple[Part, ...] = ()
+    if add is not None and n_add:
+        facts = add_gpus(facts, add, n_add, power_limit_w)
+        parts = (Part("gpu", add.name, n_add, add.price_usd, add.price_basis, add.source, add.as_of,
+                      "to add (--gpu, --gpus)"),)
+        assumptions.append(f"the machine as probed, plus {n_add}× {add.name}")
+    if declared.slots is None:
+        assumptions.append("board slots not given: the slot check is skipped (--slots)")
+    findings = tuple(sorted(run_checks(facts, PLAN_CHECKS), key=lambda f: (-f.severity.rank, f.code)))
+    return Plan("host", inputs or {}, facts, parts, findings, tuple(assumptions))

@@ -1,0 +1,104 @@
+"""Facts for a machine from a parts list, or catalog data added to a probed machine.
+
+This is the planner's half of "one model, two sources" (architecture.md): a planned build
+becomes the same :class:`~dlkit.facts.Facts` that doctor probes, so the same checks judge
+both. Pure functions over catalog rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from dlkit import __version__
+from dlkit.catalog.hardware import CpuModel, GpuModel, PsuTier, Region, find_cpu, find_gpu
+from dlkit.facts import BuildFacts, CpuFacts, Facts, GpuFacts, GpuPart, MemoryFacts, RunFacts
+
+GIB = 1024  # MiB per GiB
+
+
+def gpu_part(model: GpuModel | None) -> GpuPart:
+    if model is None:
+        return GpuPart()
+    return GpuPart(catalog_name=model.name, board_power_w=model.board_power_w, slot_width=model.slot_width,
+                   cooler=model.cooler, power_connectors=model.power_connectors, pcie_width=model.pcie_width,
+                   spike_factor=model.spike_factor)
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What the user says about parts no probe sees."""
+
+    psu_w: float | None = None
+    psu_atx: int | None = None
+    psu_tier: PsuTier | None = None
+    region: Region | None = None
+    circuit_w: float | None = None  # --circuit WATTS overrides the region's circuit
+    slots: int | None = None
+
+    def circuit(self) -> tuple[str | None, float | None]:
+        if self.circuit_w is not None:
+            return f"a {self.circuit_w:.0f} W circuit (--circuit)", self.circuit_w
+        if self.region is not None:
+            r = self.region
+            return f"{r.region.upper()} {r.amps:g} A / {r.volts:g} V", r.continuous_w
+        return None, None
+
+
+def _build(origin: str, declared: Declared, cpu: CpuModel | None, parts: tuple[GpuPart, ...],
+           assumptions: tuple[str, ...], unknown: dict[str, str]) -> BuildFacts:
+    circuit, circuit_w = declared.circuit()
+    tier = declared.psu_tier
+    return BuildFacts(
+        origin=origin, psu_w=declared.psu_w, psu_atx=declared.psu_atx,
+        psu_8pin=tier.pcie_8pin if tier else None, psu_16pin=tier.pcie_16pin if tier else None,
+        circuit=circuit, circuit_continuous_w=circuit_w, board_slots=declared.slots,
+        cpu_catalog_name=cpu.name if cpu else None, cpu_tdp_w=cpu.tdp_w if cpu else None,
+        cpu_lanes_usable=cpu.lanes_usable if cpu else None,
+        gpus=parts, assumptions=assumptions, unknown=unknown)
+
+
+def probed_build(facts: Facts, declared: Declared = Declared()) -> BuildFacts:
+    """Catalog data for a probed machine's CPU and GPUs (doctor, ``plan-build --from-host``)."""
+    unknown: dict[str, str] = {}
+    cpu = find_cpu(facts.cpu.model)
+    if cpu is None:
+        unknown["cpu"] = (f"CPU {facts.cpu.model!r} is not in the CPU catalog" if facts.cpu.model
+                          else "the CPU model was not probed")
+    parts = tuple(gpu_part(find_gpu(g.name)) for g in facts.gpus)
+    missing = [g.name or g.pci_bus_id or "?" for g, p in zip(facts.gpus, parts) if p.catalog_name is None]
+    if missing:
+        unknown["gpus"] = f"not in the GPU catalog: {', '.join(missing)}"
+    return _build("probed", declared, cpu, parts, (), unknown)
+
+
+def with_build(facts: Facts, declared: Declared = Declared()) -> Facts:
+    return dataclasses.replace(facts, build=probed_build(facts, declared))
+
+
+def add_gpus(facts: Facts, gpu: GpuModel, count: int, power_limit_w: float | None = None) -> Facts:
+    """``facts`` with ``count`` more GPUs of ``gpu`` ("what do I need to add a second GPU?")."""
+    extra = tuple(_planned_gpu(gpu, power_limit_w) for _ in range(count))
+    return dataclasses.replace(facts, gpus=facts.gpus + extra,
+                               build=dataclasses.replace(facts.build, gpus=facts.build.gpus + (gpu_part(gpu),) * count))
+
+
+def _planned_gpu(gpu: GpuModel, power_limit_w: float | None) -> GpuFacts:
+    return GpuFacts(pci_bus_id=None, name=gpu.name,
+                    memory_total_mib=int(gpu.memory_gib * GIB) if gpu.memory_gib else None,
+                    compute_capability=gpu.cc, pcie_gen_max=gpu.pcie_gen, pcie_width_max=gpu.pcie_width,
+                    power_limit_w=power_limit_w, power_default_limit_w=gpu.board_power_w, source="plan")
+
+
+def planned_facts(gpu: GpuModel, count: int, cpu: CpuModel, ram_gib: float | None, declared: Declared,
+                  power_limit_w: float | None = None, assumptions: tuple[str, ...] = ()) -> Facts:
+    """The facts of a machine that exists only as a parts list."""
+    gpus = tuple(_planned_gpu(gpu, power_limit_w) for _ in range(count))
+    return Facts(
+        run=RunFacts(created=None, dlkit_version=__version__),
+        cpu=CpuFacts(model=cpu.name, vendor=cpu.vendor, sockets=1, physical_cores=cpu.cores,
+                     logical_cores=cpu.threads, source="catalog"),
+        memory=MemoryFacts(total_mib=int(ram_gib * GIB) if ram_gib else None, source="plan"),
+        gpus=gpus,
+        build=_build("plan", declared, cpu, (gpu_part(gpu),) * count, assumptions, {}),
+    )

@@ -1,0 +1,121 @@
+"""The hardware catalog (issue 5): every row sourced and dated, validated on load, names
+matched the way people type them and the way nvidia-smi and /proc/cpuinfo print them."""
+
+from __future__ import annotations
+
+import csv
+import doctest
+import io
+import re
+from importlib.resources import files
+
+import pytest
+
+from dlkit.catalog import hardware
+from dlkit.catalog.hardware import CatalogError, GpuModel, UnknownPart, lookup_cpu, lookup_gpu, lookup_region
+
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def raw_rows(table: str) -> list[dict[str, str]]:
+    text = (files("dlkit.catalog") / "data" / f"{table}.csv").read_text(encoding="utf-8")
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+@pytest.mark.parametrize("table", hardware.HARDWARE_TABLES)
+def test_every_row_has_a_source_and_an_as_of_date(table):
+    rows = raw_rows(table)
+    assert rows
+    for i, row in enumerate(rows, start=2):
+        assert row["source"].strip(), f"{table}.csv line {i}: no source"
+        assert DATE.match(row["as_of"].strip()), f"{table}.csv line {i}: as_of {row['as_of']!r}"
+    assert len(hardware._load(table)) == len(rows)  # and every row parses
+
+
+def test_catalog_sizes_the_issue_asks_for():
+    gpus, cpus = hardware.gpus(), hardware.cpus()
+    assert len(gpus) >= 40 and len(cpus) >= 30
+    assert {"Kepler", "Pascal", "Volta", "Turing", "Ampere", "Ada", "Hopper", "Blackwell"} <= {g.arch for g in gpus}
+    assert {"consumer", "datacenter"} <= {g.segment for g in gpus}
+    assert {2, 3} <= {p.atx for p in hardware.psus()}
+    assert {"us", "eu", "cn"} <= {r.region for r in hardware.regions()}
+
+
+def test_names_and_aliases_are_unique():
+    for rows in (hardware.gpus(), hardware.cpus()):
+        seen: dict[str, str] = {}
+        for row in rows:
+            for name in (row.name, *row.aliases):
+                assert seen.setdefault(name.lower(), row.name) == row.name, f"{name!r} names two rows"
+
+
+@pytest.mark.parametrize("query", ["3090", "rtx3090", "RTX 3090", "GeForce RTX 3090", "NVIDIA GeForce RTX 3090"])
+def test_gpu_names_match_loosely(query):
+    assert lookup_gpu(query).name == "GeForce RTX 3090"
+
+
+@pytest.mark.parametrize("query, name", [
+    ("3090 Ti", "GeForce RTX 3090 Ti"), ("gtx1070", "GeForce GTX 1070"), ("4090", "GeForce RTX 4090"),
+    ("2080 ti", "GeForce RTX 2080 Ti"), ("NVIDIA H100 80GB HBM3", "H100 SXM5"),
+])
+def test_gpu_variants_are_told_apart(query, name):
+    assert lookup_gpu(query).name == name
+
+
+@pytest.mark.parametrize("query, name", [
+    ("i7-6850K", "Core i7-6850K"), ("6800k", "Core i7-6800K"), ("Intel(R) Core(TM) i7-6850K CPU @ 3.60GHz", "Core i7-6850K"),
+    ("AMD Ryzen Threadripper 3960X 24-Core Processor", "Threadripper 3960X"), ("14900K", "Core i9-14900K"),
+    ("threadripper 7960x", "Threadripper 7960X"), ("i9-10980XE", "Core i9-10980XE"),
+])
+def test_cpu_names_match_loosely(query, name):
+    assert lookup_cpu(query).name == name
+
+
+def test_a_miss_suggests_close_names():
+    with pytest.raises(UnknownPart) as exc:
+        lookup_gpu("RTX 3900")
+    assert "did you mean" in str(exc.value) and "GeForce RTX 3090" in exc.value.suggestions
+    with pytest.raises(UnknownPart) as exc:
+        lookup_cpu("i7-6805K")
+    assert "Core i7-6850K" in exc.value.suggestions or "Core i7-6800K" in exc.value.suggestions
+
+
+def test_a_family_name_is_ambiguous_not_a_guess():
+    with pytest.raises(UnknownPart) as exc:
+        lookup_gpu("A100")
+    assert exc.value.ambiguous and len(exc.value.suggestions) >= 2
+    assert all(s.startswith("A100") for s in exc.value.suggestions)
+
+
+def test_region_lookup_and_suggestion():
+    assert lookup_region("US").continuous_w == 1440
+    with pytest.raises(UnknownPart, match="region 'mars'"):
+        lookup_region("mars")
+
+
+def test_a_malformed_row_names_file_line_and_column():
+    header = ",".join(f.name for f in hardware.dataclasses.fields(GpuModel))
+    good = raw_rows("gpus")[0]
+    row = dict(good, board_power_w="lots")
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=header.split(","))
+    w.writeheader()
+    w.writerow({k: row.get(k, "") for k in header.split(",")})
+    with pytest.raises(CatalogError, match=r"gpus.csv line 2, column board_power_w: 'lots' is not a float"):
+        hardware._parse_rows("gpus", buf.getvalue(), GpuModel)
+    with pytest.raises(CatalogError, match="missing columns"):
+        hardware._parse_rows("gpus", "name,source,as_of\nx,y,2026-01-01\n", GpuModel)
+
+
+def test_reference_values_the_planner_depends_on():
+    assert lookup_gpu("GTX 1070").board_power_w == 150
+    assert lookup_gpu("RTX 4090").board_power_w == 450 and lookup_gpu("RTX 4090").slot_width == 3
+    assert lookup_gpu("RTX 3090").board_power_w == 350
+    assert lookup_cpu("i7-6850K").lanes_usable == 40 and lookup_cpu("i7-6800K").lanes_usable == 28
+    assert lookup_cpu("i9-14900K").lanes_usable == 20 and lookup_cpu("i9-14900K").tdp_w == 125
+    assert lookup_cpu("Threadripper 3960X").tdp_w == 280
+    assert lookup_cpu("Threadripper 7960X").lanes_usable >= 64
+
+
+def test_doctests():
+    assert doctest.testmod(hardware).failed == 0

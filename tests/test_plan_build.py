@@ -1,0 +1,210 @@
+"""``dlkit plan-build`` (issue 5): the articles' and the guides' builds, judged with doctor's
+checks; the recommender; the JSON envelope; bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dlkit.catalog.hardware import lookup_cpu, lookup_gpu, lookup_region
+from dlkit.recipes.build import check_build
+from dlkit.recipes.recommend import recommend
+from test_cli import assert_usage_error, invoke, sub
+
+US = lookup_region("us")
+
+
+def plan(gpu: str, n: int, cpu: str | None, **kw):
+    return check_build(lookup_gpu(gpu), n, lookup_cpu(cpu) if cpu else None, region=kw.pop("region", US), **kw)
+
+
+def codes(p, *severities: str) -> set[str]:
+    return {f.code for f in p.findings if f.severity.value in severities}
+
+
+PROBLEMS = ("error", "warning")
+
+
+# ------------------------------------------------------------------ the issue's cases
+
+
+def test_articles_build_one_gtx1070_on_a_6850k():
+    p = plan("GTX 1070", 1, "i7-6850K", psu_w=650)
+    # 1.1 × (150 + 140 + 100) = 429 W → 450 W recommended
+    assert p.budget.psu_min_w == pytest.approx(429.0)
+    assert 400 <= p.psu_watts_recommended <= 650 and p.psu_watts_recommended == 450
+    assert not codes(p, *PROBLEMS) - {"cpu.cores-per-gpu"}
+    assert {f.code: f.severity.value for f in p.findings}["power.budget-exceeded"] == "ok"
+
+
+def test_articles_second_gtx1070_fits_650w_and_40_lanes():
+    p = plan("GTX 1070", 2, "i7-6850K", psu_w=650)
+    assert p.budget.psu_min_w == pytest.approx(594.0)
+    ok = {f.code: f for f in p.findings}
+    assert ok["power.budget-exceeded"].severity.value == "ok"
+    assert ok["pcie.lanes-oversubscribed"].severity.value == "ok"
+    assert "x16/x16" in ok["pcie.lanes-oversubscribed"].title
+    assert "pcie.lanes-oversubscribed" not in codes(p, *PROBLEMS)
+
+
+def test_two_gtx1070_on_a_6800k_oversubscribe_its_28_lanes():
+    p = plan("GTX 1070", 2, "i7-6800K", psu_w=650)
+    f = {f.code: f for f in p.findings}["pcie.lanes-oversubscribed"]
+    assert f.severity.value == "warning"
+    assert "32 PCIe lanes" in f.title and "28" in f.title and "x16/x8" in f.title
+
+
+def test_dettmers_four_2080ti_at_250w_on_a_10980xe_recommends_1400w():
+    p = plan("RTX 2080 Ti", 4, "i9-10980XE", power_limit_w=250)
+    # 1.1 × (4 × 250 + 165 + 100) = 1391.5 W
+    assert p.budget.psu_min_w == pytest.approx(1391.5)
+    assert p.psu_watts_recommended >= 1375 and p.psu_watts_recommended == 1400
+
+
+def test_puget_four_3090_at_300w_on_a_3960x_with_1600w_is_flagged():
+    p = plan("RTX 3090", 4, "Threadripper 3960X", power_limit_w=300, psu_w=1600)
+    b = p.budget
+    assert b.dc_w == pytest.approx(1580.0)  # 4 × 300 + 280 + 100
+    assert b.wall_w == pytest.approx(1717.4, abs=0.1)  # Puget measured 1,717 W at the wall
+    found = {f.code: f for f in p.findings}
+    assert found["power.budget-exceeded"].severity.value == "error"
+    assert found["power.circuit-exceeded"].severity.value == "warning"
+    # what a lower power limit would change
+    assert "at 265 W per GPU the PSU minimum drops to 1584 W" in found["power.budget-exceeded"].detail
+    assert "at 235 W per GPU the wall draw drops to 1435 W" in found["power.circuit-exceeded"].detail
+    assert "nvidia-smi -pl 265" in found["power.budget-exceeded"].fix
+
+
+def test_4090_on_atx2_850w_warns_transients_and_atx3_passes():
+    atx2 = plan("RTX 4090", 1, "i9-14900K", psu_w=850, psu_atx=2)
+    assert "power.transient-risk" in codes(atx2, "warning")
+    atx3 = plan("RTX 4090", 1, "i9-14900K", psu_w=850, psu_atx=3)
+    assert not {c for c in codes(atx3, *PROBLEMS, "info") if c.startswith("power.")}
+    assert {f.code: f.severity.value for f in atx3.findings}["power.transient-risk"] == "ok"
+
+
+def test_four_gpus_on_a_14900k_oversubscribe_and_a_7960x_does_not():
+    assert "pcie.lanes-oversubscribed" in codes(plan("RTX 4090", 4, "i9-14900K"), "warning")
+    tr = plan("RTX 4090", 4, "Threadripper 7960X")
+    assert {f.code: f.severity.value for f in tr.findings}["pcie.lanes-oversubscribed"] == "ok"
+
+
+def test_four_three_slot_4090s_on_seven_slots_fail():
+    p = plan("RTX 4090", 4, "Threadripper 7960X", slots=7)
+    f = {f.code: f for f in p.findings}["build.slots-insufficient"]
+    assert f.severity.value == "error"
+    assert "need 10 slot positions; the board has 7" in f.title
+    assert "blower" in f.fix and "riser" in f.fix
+
+
+def test_cpu_is_optional_and_the_assumption_is_said():
+    p = plan("RTX 4090", 4, None)
+    assert p.facts.build.cpu_catalog_name
+    assert any(a.startswith("CPU not given: assumed") for a in p.assumptions)
+    cpu = lookup_cpu(p.facts.build.cpu_catalog_name)
+    assert cpu.lanes_usable >= 64 and cpu.cores >= 16
+    assert "pcie.lanes-oversubscribed" not in codes(p, *PROBLEMS)
+
+
+def test_ram_below_largest_vram_is_a_warning_and_below_the_sum_info():
+    p = plan("RTX 3090", 2, "Threadripper 7960X", ram_gib=16)
+    assert "memory.ram-below-vram" in codes(p, "warning")
+    p = plan("RTX 3090", 2, "Threadripper 7960X", ram_gib=32)
+    assert "memory.ram-below-vram" not in codes(p, *PROBLEMS)
+    assert "memory.ram-below-total-vram" in codes(p, "info")
+
+
+def test_threads_per_gpu():
+    p = plan("RTX 3090", 4, "Ryzen 5 7600")
+    assert "cpu.cores-per-gpu" in codes(p, "info", "warning")
+
+
+def test_cooling_warns_for_stacked_open_air_cards():
+    assert "build.cooling" in codes(plan("RTX 3090", 4, "Threadripper 7960X"), "warning")
+    assert "build.cooling" not in codes(plan("RTX A6000", 4, "Threadripper 7960X"), *PROBLEMS)
+
+
+# ------------------------------------------------------------------ recommend
+
+
+def test_recommend_stays_in_budget_and_honours_vram():
+    p = recommend(3000, 1, "train", US, 16)
+    gpu = next(x for x in p.parts if x.kind == "gpu")
+    assert lookup_gpu(gpu.name).memory_gib >= 16
+    assert p.total_price_usd <= 3000
+    assert {x.kind for x in p.parts} == {"gpu", "cpu", "psu", "ram"}
+    assert all(x.reason for x in p.parts)
+    assert p.psu_watts_recommended
+
+
+def test_recommend_gives_alternatives_up_and_down():
+    p = recommend(4000, 1, "train", US)
+    dirs = {a["direction"] for a in p.alternatives}
+    assert "up" in dirs or "down" in dirs
+    for a in p.alternatives:
+        assert a["total_price_usd"] > 0 and a["gpu"]
+
+
+def test_llm_workload_wants_24_gib():
+    p = recommend(5000, 1, "llm", US)
+    gpu = next(x for x in p.parts if x.kind == "gpu")
+    assert lookup_gpu(gpu.name).memory_gib >= 24
+
+
+# ------------------------------------------------------------------ CLI
+
+
+def test_json_envelope():
+    r = invoke("plan-build", "--gpu", "GTX 1070", "--gpus", "2", "--cpu", "i7-6850K", "--psu", "650", "--json")
+    doc = json.loads(r.stdout)
+    assert doc["schema"] == "dlkit.plan-build/1"
+    assert doc["mode"] == "check"
+    assert doc["psu_watts_recommended"] == 600
+    assert [p["kind"] for p in doc["parts"]] == ["gpu", "cpu", "psu", "ram"]
+    for part in doc["parts"]:
+        assert {"name", "kind", "price_usd", "source"} <= set(part)
+    gpu = doc["parts"][0]
+    assert gpu["count"] == 2 and gpu["price_usd"] == pytest.approx(2 * gpu["unit_price_usd"])
+    assert doc["total_price_usd"] == pytest.approx(sum(p["price_usd"] or 0 for p in doc["parts"]))
+    for f in doc["findings"]:
+        assert {"code", "severity", "title", "detail", "fix"} <= set(f)
+    assert doc["power"]["dc_watts_estimated"] == 540.0
+    assert r.exit_code == {"ok": 0, "warning": 1, "error": 2}[doc["status"]]
+
+
+def test_markdown_and_console_render():
+    r = invoke("plan-build", "--gpu", "3090", "--gpus", "4", "--cpu", "3960X", "--power-limit", "300", "--psu", "1600", "--markdown")
+    assert r.exit_code == 2
+    assert r.stdout.startswith("## dlkit plan-build (check): error")
+    assert "`power.budget-exceeded`" in r.stdout
+    r = invoke("plan-build", "--budget", "2500")
+    assert r.exit_code in (0, 1), r.stdout
+    assert "Parts" in r.stdout and "total" in r.stdout
+
+
+@pytest.mark.parametrize("table", ["gpus", "cpus", "psus", "ram", "regions"])
+def test_list(table):
+    r = invoke("plan-build", "--list", table, "--json")
+    doc = json.loads(r.stdout)
+    assert r.exit_code == 0 and doc["list"] == table and doc["rows"]
+    assert all(row["source"] and row["as_of"] for row in doc["rows"])
+
+
+@pytest.mark.parametrize("args, contains", [
+    (["--budget", "-100"], "--budget must be a positive"),
+    (["--budget", "0"], "--budget must be a positive"),
+    (["--budget", "200"], "does not cover the cheapest"),
+    (["--gpu", "3090", "--gpus", "0"], "--gpus must be between 1 and 16"),
+    (["--budget", "3000", "--region", "mars"], "unknown region 'mars'"),
+    (["--gpu", "RTX 3900"], "unknown gpu 'RTX 3900'; did you mean"),
+    (["--gpu", "3090", "--cpu", "i7-6805K"], "unknown cpu 'i7-6805K'; did you mean"),
+    (["--gpu", "A100"], "matches several"),
+    (["--gpu", "3090", "--psu-atx", "4"], "--psu-atx is 2"),
+    (["--list", "boards"], "--list takes one of"),
+    ([], "give --budget USD"),
+    (["--budget", "3000", "--workload", "gaming"], "--workload is one of"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, contains):
+    r = sub("plan-build", *args)
+    assert_usage_error(r.stdout, r.stderr, r.returncode, contains)
