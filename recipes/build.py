@@ -264,10 +264,15 @@ def check_build(gpu: GpuModel, n: int, cpu: CpuModel | None, *, psu_w: float | N
 
 
 def plan_host(facts: Facts, declared: Declared, add: GpuModel | None = None, n_add: int = 0,
-              power_limit_w: float | None = None, inputs: dict[str, Any] | None = None) -> Plan:
-    """Judge a probed machine (live or a capture), optionally with ``n_add`` more GPUs of ``add``."""
-    facts = with_build(facts, declared)
-    assumptions = [f"{k}: {v}" for k, v in sorted(facts.build.unknown.items())]
+              power_limit_w: float | None = None, inputs: dict[str, Any] | None = None,
+              cpu: CpuModel | None = None) -> Plan:
+    """Judge a probed machine (live or a capture), optionally with ``n_add`` more GPUs of ``add``;
+    ``cpu`` stands in for a probed CPU the catalog does not know."""
+    facts = with_build(facts, declared, cpu)
+    assumptions = [f"{k}: {v}" + (" (name it with --cpu)" if k == "cpu" else "")
+                   for k, v in sorted(facts.build.unknown.items())]
+    if cpu is not None:
+        assumptions.append(f"CPU: {cpu.name} (--cpu), probed as {facts.cpu.model or 'unknown'}")
     parts: tuple[Part, ...] = ()
     if add is not None and n_add:
         facts = add_gpus(facts, add, n_add, power_limit_w)
@@ -276,5 +281,8 @@ def plan_host(facts: Facts, declared: Declared, add: GpuModel | None = None, n_a
         assumptions.append(f"the machine as probed, plus {n_add}× {add.name}")
     if declared.slots is None:
         assumptions.append("board slots not given: the slot check is skipped (--slots)")
+    budget = power_budget(facts)
+    if isinstance(budget, str):
+        assumptions.append(f"power budget unknown: {budget}")
     findings = tuple(sorted(run_checks(facts, PLAN_CHECKS), key=lambda f: (-f.severity.rank, f.code)))
     return Plan("host", inputs or {}, facts, parts, findings, tuple(assumptions))

@@ -58,10 +58,11 @@ def _build(origin: str, declared: Declared, cpu: CpuModel | None, parts: tuple[G
         gpus=parts, assumptions=assumptions, unknown=unknown)
 
 
-def probed_build(facts: Facts, declared: Declared = Declared()) -> BuildFacts:
-    """Catalog data for a probed machine's CPU and GPUs (doctor, ``plan-build --from-host``)."""
+def probed_build(facts: Facts, declared: Declared = Declared(), cpu: CpuModel | None = None) -> BuildFacts:
+    """Catalog data for a probed machine's CPU and GPUs (doctor, ``plan-build --from-host``);
+    ``cpu`` names the CPU when the probed model is not in the catalog."""
     unknown: dict[str, str] = {}
-    cpu = find_cpu(facts.cpu.model)
+    cpu = cpu or find_cpu(facts.cpu.model)
     if cpu is None:
         unknown["cpu"] = (f"CPU {facts.cpu.model!r} is not in the CPU catalog" if facts.cpu.model
                           else "the CPU model was not probed")
@@ -72,8 +73,8 @@ def probed_build(facts: Facts, declared: Declared = Declared()) -> BuildFacts:
     return _build("probed", declared, cpu, parts, (), unknown)
 
 
-def with_build(facts: Facts, declared: Declared = Declared()) -> Facts:
-    return dataclasses.replace(facts, build=probed_build(facts, declared))
+def with_build(facts: Facts, declared: Declared = Declared(), cpu: CpuModel | None = None) -> Facts:
+    return dataclasses.replace(facts, build=probed_build(facts, declared, cpu))
 
 
 def add_gpus(facts: Facts, gpu: GpuModel, count: int, power_limit_w: float | None = None) -> Facts:

@@ -10,7 +10,9 @@ import pytest
 from dlkit.catalog.hardware import lookup_cpu, lookup_gpu, lookup_region
 from dlkit.recipes.build import check_build
 from dlkit.recipes.recommend import recommend
+from dlkit.host import write_capture
 from test_cli import assert_usage_error, invoke, sub
+from test_golden import MACHINES
 
 US = lookup_region("us")
 
@@ -208,3 +210,35 @@ def test_list(table):
 def test_bad_input_is_one_line_and_exit_2(args, contains):
     r = sub("plan-build", *args)
     assert_usage_error(r.stdout, r.stderr, r.returncode, contains)
+
+
+# ------------------------------------------------------------------ from a probed machine
+
+
+def test_from_capture_adding_two_gpus(corpus_capture):
+    """A real 2× RTX A6000 Threadripper PRO box (nvidia-bug-report), asked: two more A6000s?"""
+    cap = corpus_capture("nvbugreport-2x-rtx-a6000-hot-under-load")
+    r = invoke("plan-build", "--from", str(cap), "--gpu", "RTX A6000", "--gpus", "2", "--psu", "1000", "--psu-atx", "3", "--json")
+    doc = json.loads(r.stdout)
+    assert doc["mode"] == "host" and r.exit_code == 2
+    assert doc["power"]["gpu_watts"] == [300.0, 300.0, 300.0, 300.0]  # two probed (enforced limits) + two added
+    assert doc["power"]["cpu_watts"] == 280.0  # the probed CPU, found in the catalog
+    assert doc["psu_watts_recommended"] == 1750
+    sev = {f["code"]: f["severity"] for f in doc["findings"]}
+    assert sev["power.budget-exceeded"] == "error" and sev["power.circuit-exceeded"] == "warning"
+    assert sev["pcie.lanes-oversubscribed"] == "ok" and sev["memory.ram-below-vram"] == "ok"
+    assert [p["kind"] for p in doc["parts"]] == ["gpu"] and doc["parts"][0]["count"] == 2
+
+
+def test_from_capture_with_an_unknown_cpu_says_to_name_it(tmp_path):
+    """The fake desktop's i7-7700K is not in the catalog: no power budget until --cpu names a stand-in."""
+    cap = str(tmp_path / "full")
+    write_capture(MACHINES["full_fake"](), cap)
+    doc = json.loads(invoke("plan-build", "--from", cap, "--json").stdout)
+    assert doc["power"] is None and doc["psu_watts_recommended"] is None
+    assert ("cpu: CPU 'Intel(R) Core(TM) i7-7700K CPU @ 4.20GHz' is not in the CPU catalog (name it with --cpu)"
+            in doc["assumptions"])
+    doc = json.loads(invoke("plan-build", "--from", cap, "--cpu", "i9-9900K", "--psu", "850", "--json").stdout)
+    assert doc["power"]["cpu_watts"] == 95.0
+    assert doc["power"]["gpu_watts"] == [450.0, 450.0]  # the probed RTX 4090s' enforced limits
+    assert {f["code"]: f["severity"] for f in doc["findings"]}["power.budget-exceeded"] == "error"  # 1.1 × 1095 W

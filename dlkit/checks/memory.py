@@ -19,7 +19,7 @@ def ram_below_vram(facts: Facts) -> Finding:
     largest = max(sized, key=lambda g: g.memory_total_mib or 0)
     vram = largest.memory_total_mib or 0
     evidence = (f"RAM: {ram} MiB ({facts.memory.source})",
-                f"{largest.pci_bus_id} {largest.name or 'GPU'}: {vram} MiB")
+                f"{largest.pci_bus_id or 'planned'} {largest.name or 'GPU'}: {vram} MiB")
     if ram < vram:
         return Finding(
             code, Severity.WARNING,

@@ -146,8 +146,11 @@ def _connectors_needed(spec: str) -> tuple[int, int] | None:
 def connectors(facts: Facts) -> Finding:
     code = "power.connectors"
     have8, have16 = facts.build.psu_8pin, facts.build.psu_16pin
-    if have8 is None and have16 is None:
-        return skipped(code, "the PSU's connectors are unknown (doctor cannot see them; plan-build knows its PSU tiers)")
+    if facts.build.psu_w is None:
+        return skipped(code, f"no PSU declared (a PSU cannot be probed). To check: {DECLARE_PSU}")
+    if have8 is None or have16 is None:
+        return skipped(code, f"the catalog lists no connector counts for a {facts.build.psu_w:.0f} W "
+                             f"ATX {facts.build.psu_atx or '?'}.x PSU")
     needs = [(p.catalog_name, _connectors_needed(p.power_connectors or "")) for p in facts.build.gpus]
     if not needs or any(n is None for _, n in needs):
         return skipped(code, "a GPU's power connectors are unknown")

@@ -124,7 +124,7 @@ def _plan(budget, gpus, min_vram, workload, region, gpu, cpu, psu, psu_atx, powe
         host = LiveHost() if from_host else ReplayHost(load_input(from_))
         facts, _ = gather(host)
         add = lookup_gpu(gpu) if gpu else None
-        return plan_host(facts, declared, add, gpus if add else 0, power_limit, inputs)
+        return plan_host(facts, declared, add, gpus if add else 0, power_limit, inputs, lookup_cpu(cpu) if cpu else None)
     if budget is not None:
         if gpu or cpu or psu or power_limit:
             _fail("--budget recommends parts; to check given parts use --gpu/--cpu/--psu without --budget")
