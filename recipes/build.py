@@ -125,18 +125,23 @@ def _newest_year(rows: tuple[Any, ...]) -> int:
     return max((r.year for r in rows if r.year), default=0)
 
 
-def typical_cpu(n_gpus: int) -> tuple[CpuModel, str]:
-    """The cheapest recent catalog CPU with x16 lanes and 4 cores per GPU (build-rules.md §2:
-    Puget's 4 cores per GPU; cpu-and-memory.md §5 lane budgets), and why."""
+def typical_cpu(n_gpus: int, pcie_gen: int | None = None) -> tuple[CpuModel, str]:
+    """The cheapest recent desktop/workstation CPU with x16 lanes and 4 cores per GPU (build-rules.md
+    §2: Puget's 4 cores per GPU; cpu-and-memory.md §5 lane budgets) and, where the GPU's PCIe
+    generation is known, a CPU link at least that fast; and why. Server parts only when nothing
+    else fits (they need a server board)."""
     lanes, cores = 16 * n_gpus, max(4, 4 * n_gpus)
     newest = _newest_year(cpus())
     fits = [c for c in cpus() if c.price_usd and c.lanes_usable and c.cores and c.year
             and c.lanes_usable >= lanes and c.cores >= cores and c.year >= newest - RECENT_YEARS]
     if not fits:
         raise PlanError(f"no CPU in the catalog has {lanes} PCIe lanes and {cores} cores for {n_gpus} GPUs")
-    best = min(fits, key=lambda c: (c.price_usd, -(c.lanes_usable or 0)))
-    return best, (f"the cheapest recent CPU with {lanes}+ usable PCIe lanes (x16 per GPU) and {cores}+ cores "
-                  f"(4 per GPU): {best.lanes_usable} lanes, {best.cores} cores / {best.threads} threads")
+    fast = [c for c in fits if pcie_gen is None or (c.pcie_gen or 0) >= pcie_gen] or fits
+    pool = [c for c in fast if c.segment != "server"] or fast
+    best = min(pool, key=lambda c: (c.price_usd, -(c.lanes_usable or 0)))
+    gen = f", PCIe Gen{best.pcie_gen}" if best.pcie_gen else ""
+    return best, (f"the cheapest recent {best.segment} CPU with {lanes}+ usable PCIe lanes (x16 per GPU) and {cores}+ "
+                  f"cores (4 per GPU): {best.lanes_usable} lanes{gen}, {best.cores} cores / {best.threads} threads")
 
 
 def choose_psu(b: PowerBudget, region: Region | None) -> tuple[PsuTier | None, str]:
@@ -216,7 +221,7 @@ def check_build(gpu: GpuModel, n: int, cpu: CpuModel | None, *, psu_w: float | N
     assumptions: list[str] = []
     reasons: dict[str, str] = {"gpu": "given (--gpu)"}
     if cpu is None:
-        cpu, why = typical_cpu(n)
+        cpu, why = typical_cpu(n, gpu.pcie_gen)
         assumptions.append(f"CPU not given: assumed {cpu.name}, {why}")
         reasons["cpu"] = "assumed: " + why
     else:

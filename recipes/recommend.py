@@ -79,7 +79,7 @@ def _candidate(gpu: GpuModel, n: int, w: Workload, region: Region, inputs: dict[
     perf = w.perf(gpu)
     if perf is None or gpu.price_usd is None:
         return None
-    cpu, cpu_why = typical_cpu(n)
+    cpu, cpu_why = typical_cpu(n, gpu.pcie_gen)
     ram, ram_why = choose_ram(ram_need_gib(gpu, n), cpu)
     probe = planned_facts(gpu, n, cpu, ram.capacity_gib if ram else None, Declared(region=region, slots=7))
     budget = power_budget(probe)
@@ -103,7 +103,15 @@ def recommend(budget_usd: float, n: int, workload: str, region: Region, min_vram
     if not pool:
         raise PlanError(f"no GPU in the catalog with {vram:g} GiB or more has a price")
     candidates = [c for c in (_candidate(g, n, w, region, inputs) for g in pool) if c is not None]
+    # A recommendation must pass its own hard checks (slots, PSU); warnings are allowed only
+    # when every build that fits has one (e.g. 4 GPUs on a 1440 W circuit), and are shown.
+    candidates = [c for c in candidates if c.plan.status != "error"]
+    if not candidates:
+        raise PlanError(f"no {n}-GPU build with {vram:g}+ GiB GPUs passes the checks (slots, power) on a 7-slot "
+                        "workstation board" + ("; 5-8 GPUs need a server chassis with redundant PSUs (d2l.ai, "
+                                               "'Selecting Servers and GPUs')" if n > 4 else ""))
     fitting = [c for c in candidates if c.total <= budget_usd]
+    fitting = [c for c in fitting if c.plan.status == "ok"] or fitting
     if not fitting:
         cheapest = min(candidates, key=lambda c: c.total)
         raise PlanError(f"a budget of ${budget_usd:,.0f} does not cover the cheapest {n}-GPU build with {vram:g}+ GiB "

@@ -43,6 +43,15 @@ def cooling(facts: Facts) -> Finding:
     n = len(facts.gpus)
     if n == 0:
         return skipped(code, "no NVIDIA GPU")
+    passive = [i for i, p in enumerate(facts.build.gpus) if p.cooler == "passive"]
+    if passive and facts.build.origin == "plan":
+        return Finding(
+            code, Severity.WARNING,
+            f"{len(passive)} passive (fanless) datacenter GPU(s) in a workstation",
+            "Passive cards have no fan: they rely on a server chassis pushing air through them and overheat "
+            "in a desktop case within minutes of load.",
+            "# a server chassis certified for the card, a fan shroud kit, or an actively cooled workstation card",
+            tuple(f"{gpu_label(facts, i)}: passive cooler" for i in passive))
     if n < 3:
         return ok(code, f"{n} GPU(s): air cooling is fine with a gap between cards")
     coolers = [p.cooler for p in facts.build.gpus]
