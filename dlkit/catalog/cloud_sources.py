@@ -1,0 +1,182 @@
+"""Price files the user brings: ``--catalog FILE.csv`` and SkyPilot catalogs.
+
+SkyPilot (github.com/skypilot-org/skypilot-catalog) caches ``~/.sky/catalogs/<ver>/<cloud>/vms.csv``.
+Only layouts v7 and v8 are still refreshed, and the column ORDER differs per cloud (GCP puts
+``Region,AvailabilityZone`` before ``Price,SpotPrice``, RunPod ``SpotPrice`` before ``Price``,
+Lambda has no zone): columns are found by header name, never by position
+(shared/reference/cloud-prices.md §1, reference/data/README.md). Files are read through the
+host seam (:mod:`dlkit.host.userfiles`); parsing is pure.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from dataclasses import dataclass, field
+
+from dlkit.catalog.cloud import CatalogError, PriceRow, _num, collapse_zones, parse_dlkit_csv
+from dlkit.host.userfiles import UserFileError, list_user_dir, read_user_text
+
+SKY_DEFAULT = "~/.sky/catalogs"
+SKY_VERSIONS = (7, 8)
+_SKY_REQUIRED = ("instancetype", "acceleratorname", "acceleratorcount", "price", "region")
+_PROVIDERS = {"aws": "AWS", "gcp": "GCP", "azure": "Azure", "lambda": "Lambda", "runpod": "RunPod", "vast": "Vast",
+              "oci": "OCI", "ibm": "IBM", "nebius": "Nebius", "paperspace": "Paperspace", "fluidstack": "Fluidstack",
+              "cudo": "Cudo", "do": "DigitalOcean", "scp": "SCP", "hyperbolic": "Hyperbolic", "vsphere": "vSphere"}
+
+# GCP machine types that come with fixed GPUs, so a host row (AcceleratorName empty) can be
+# joined with the GPU row (InstanceType empty): cloud.google.com/compute/docs/accelerator-optimized-machines [K].
+# n1 hosts take any GPU and are not joined (the catalog cannot say which one you attach).
+_GCP_HOSTS = (
+    (re.compile(r"a2-highgpu-(\d+)g$"), "A100", None),
+    (re.compile(r"a2-megagpu-(16)g$"), "A100", None),
+    (re.compile(r"a2-ultragpu-(\d+)g$"), "A100-80GB", None),
+    (re.compile(r"a3-(?:highgpu|edgegpu)-(\d+)g$"), "H100", None),
+    (re.compile(r"a3-megagpu-(8)g$"), "H100-MEGA", None),
+    (re.compile(r"a3-ultragpu-(8)g$"), "H200", None),
+    (re.compile(r"g2-standard-(\d+)$"), "L4", {4: 1, 8: 1, 12: 1, 16: 1, 32: 1, 24: 2, 48: 4, 96: 8}),
+)
+
+
+def gcp_host_gpus(instance: str) -> tuple[str, int] | None:
+    """The GPUs a GCP machine type comes with: ``("A100", 1)`` for a2-highgpu-1g.
+
+    >>> gcp_host_gpus("a2-highgpu-1g"), gcp_host_gpus("g2-standard-24"), gcp_host_gpus("n1-standard-4")
+    (('A100', 1), ('L4', 2), None)
+    """
+    for pattern, gpu, table in _GCP_HOSTS:
+        m = pattern.match(instance)
+        if m:
+            n = int(m.group(1))
+            return (gpu, table[n]) if table else (gpu, n)
+    return None
+
+
+def provider_from_path(path: str) -> str:
+    """The cloud a SkyPilot file belongs to, from its folder or name: ``…/v8/gcp/vms.csv`` → GCP,
+    ``skypilot_v8_aws_sample.csv`` → AWS; "SkyPilot" when neither says."""
+    parent = os.path.basename(os.path.dirname(os.path.abspath(path))).lower()
+    if parent in _PROVIDERS:
+        return _PROVIDERS[parent]
+    for token in re.split(r"[_\-.]", os.path.basename(path).lower()):
+        if token in _PROVIDERS:
+            return _PROVIDERS[token]
+    return "SkyPilot"
+
+
+def is_skypilot(header: list[str]) -> bool:
+    low = {h.strip().lower() for h in header}
+    return "instancetype" in low and "acceleratorname" in low
+
+
+def parse_skypilot_csv(text: str, name: str, provider: str, as_of: str | None = None) -> list[PriceRow]:
+    """Rows of a SkyPilot ``vms.csv`` (v7 or v8), columns by header name.
+
+    Price 0 or empty = reservation-only or unpublished (skypilot #4657): kept with no price.
+    SpotPrice 0.00 = not populated (Vast): no spot price. CPU-only instances are dropped.
+
+    >>> rows = parse_skypilot_csv("Region,SpotPrice,Price,InstanceType,AcceleratorName,AcceleratorCount\\n"
+    ...                           "US,0.00,1.39,1x_A100,A100-80GB,1.0\\n", "vms.csv", "RunPod")
+    >>> rows[0].price_usd_per_h, rows[0].spot_usd_per_h, rows[0].gpu_count
+    (1.39, None, 1.0)
+    """
+    reader = csv.reader(io.StringIO(text))
+    header = [h.strip().lower() for h in next(reader, [])]
+    missing = [c for c in _SKY_REQUIRED if c not in header]
+    if missing:
+        raise CatalogError(f"{name} line 1: SkyPilot file without column(s) {', '.join(missing)}")
+    source = f"SkyPilot catalog {name}"
+    out = []
+    for fields in reader:
+        where = f"{name} line {reader.line_num}"
+        if not any(f.strip() for f in fields):
+            continue
+        if len(fields) != len(header):
+            raise CatalogError(f"{where}: expected {len(header)} fields as in the header, found {len(fields)}")
+        r = {h: v.strip() for h, v in zip(header, fields)}
+        inst, acc = r["instancetype"], r["acceleratorname"]
+        notes = []
+        if inst and acc:
+            part, gpu = "vm", acc
+            count = _num(r["acceleratorcount"], "AcceleratorCount", where, positive=True)
+        elif acc:  # GCP: the GPUs' own price row
+            part, gpu = "gpu", acc
+            count = _num(r["acceleratorcount"], "AcceleratorCount", where, positive=True)
+        elif inst and gcp_host_gpus(inst):
+            part, (gpu, n) = "host", gcp_host_gpus(inst)
+            count = float(n)
+        else:
+            continue  # a CPU-only machine, or an n1 host that takes any GPU
+        if count is None:
+            raise CatalogError(f"{where}: AcceleratorCount is empty")
+        price = _num(r["price"], "Price", where)
+        if not price:
+            notes.append("price 0 or empty in the catalog: reservation-only or unpublished (skypilot #4657)")
+            price = None
+        spot = _num(r.get("spotprice", ""), "SpotPrice", where)
+        if spot == 0:
+            notes.append("SpotPrice 0.00 = not populated")
+            spot = None
+        out.append(PriceRow(provider=provider, instance=inst, region=r["region"], gpu=gpu, gpu_count=count,
+                            price_usd_per_h=price, spot_usd_per_h=spot, as_of=as_of, source=source,
+                            vcpus=_num(r.get("vcpus", ""), "vCPUs", where),
+                            ram_gib=_num(r.get("memorygib", ""), "MemoryGiB", where),
+                            part=part, note="; ".join(notes), origin="skypilot"))
+    return collapse_zones(out)
+
+
+def parse_price_file(text: str, name: str, catalog_date: str | None = None) -> list[PriceRow]:
+    """A ``--catalog`` file: dlkit's layout, or a SkyPilot vms.csv (recognised by its header)."""
+    first = next(csv.reader(io.StringIO(text)), [])
+    if is_skypilot(first):
+        return parse_skypilot_csv(text, name, provider_from_path(name), catalog_date)
+    return collapse_zones(parse_dlkit_csv(text, name, origin="file"))
+
+
+@dataclass
+class Loaded:
+    rows: list[PriceRow] = field(default_factory=list)
+    read: list[str] = field(default_factory=list)  # what was read, for the report
+
+
+def _sky_files(path: str) -> list[str]:
+    """vms.csv files under a SkyPilot catalog root (``~/.sky/catalogs``), a version folder
+    (``…/v8``) or a cloud folder (``…/v8/aws``); the newest supported version wins."""
+    names = list_user_dir(path)
+    if names is None:
+        raise UserFileError(f"SkyPilot catalog {path} is not a readable folder")
+    if "vms.csv" in names:
+        return [os.path.join(path, "vms.csv")]
+    versions = sorted(int(n[1:]) for n in names if re.fullmatch(r"v\d+", n))
+    if versions:
+        usable = [v for v in versions if v in SKY_VERSIONS]
+        if not usable:
+            raise UserFileError(f"SkyPilot catalog {path} has layout(s) {', '.join(f'v{v}' for v in versions)}; "
+                                f"dlkit reads v7 and v8")
+        path = os.path.join(path, f"v{usable[-1]}")
+        names = list_user_dir(path) or []
+    return [os.path.join(path, n, "vms.csv") for n in names if "vms.csv" in (list_user_dir(os.path.join(path, n)) or [])]
+
+
+def load_sources(catalogs: list[str], sky: str | None, catalog_date: str | None) -> Loaded:
+    """Read the user's price files and SkyPilot folders. ``sky=None``: look in ~/.sky/catalogs
+    and use it only when present; ``sky=""``: do not look. A folder in ``catalogs`` is read as
+    a SkyPilot catalog. Nothing here goes to the network."""
+    out = Loaded()
+    paths: list[str] = []
+    for c in catalogs:
+        paths += _sky_files(c) if list_user_dir(c) is not None else [c]
+    if sky is None and list_user_dir(SKY_DEFAULT) is not None:
+        try:
+            paths += _sky_files(SKY_DEFAULT)
+        except UserFileError:
+            pass  # an old SkyPilot cache is not the user's problem unless they asked for it
+    elif sky:
+        paths += _sky_files(sky)
+    for p in paths:
+        rows = parse_price_file(read_user_text(p, "price file"), p, catalog_date)
+        out.rows += rows
+        out.read.append(f"{p} ({len(rows)} rows)")
+    return out
