@@ -242,3 +242,15 @@ def test_from_capture_with_an_unknown_cpu_says_to_name_it(tmp_path):
     assert doc["power"]["cpu_watts"] == 95.0
     assert doc["power"]["gpu_watts"] == [450.0, 450.0]  # the probed RTX 4090s' enforced limits
     assert {f["code"]: f["severity"] for f in doc["findings"]}["power.budget-exceeded"] == "error"  # 1.1 × 1095 W
+
+
+def test_a_plan_feeds_cloud_cost_breakeven_with_its_wall_draw(tmp_path):
+    plan = invoke("plan-build", "--gpu", "RTX 4090", "--cpu", "i9-14900K", "--psu", "850", "--psu-atx", "3", "--json").stdout
+    path = tmp_path / "plan.json"
+    path.write_text(plan, encoding="utf-8")
+    doc = json.loads(invoke("cloud-cost", "breakeven", "--plan-build", str(path), "--electricity", "0.18",
+                            "--utilization", "0.3", "--vs-price", "2.0", "--json").stdout)
+    watts = {i["option"]: i for i in doc["inputs"]}["--build-watts"]
+    assert watts["value"] == pytest.approx((450 + 125 + 100) / 0.92, abs=0.1)
+    assert "power.wall_watts_estimated" in watts["origin"]
+    assert doc["build_price_usd"] == json.loads(plan)["total_price_usd"]

@@ -181,9 +181,12 @@ def _from_plan(path: str) -> tuple[float, float, str]:
     price = doc.get("total_price_usd")
     if not isinstance(price, (int, float)) or isinstance(price, bool):
         _fail(f"plan {path} has no total_price_usd (a plan with every part priced is needed)")
-    dc = (doc.get("power") or {}).get("dc_watts_estimated") if isinstance(doc.get("power"), dict) else None
-    if isinstance(dc, (int, float)) and not isinstance(dc, bool):
-        return float(price), float(dc), f"plan {path}: power.dc_watts_estimated"
+    power = doc.get("power") if isinstance(doc.get("power"), dict) else {}
+    # Wall draw first: --build-watts is what the meter sees (the plan's DC estimate / 0.92).
+    for key in ("wall_watts_estimated", "dc_watts_estimated"):
+        watts = power.get(key)
+        if isinstance(watts, (int, float)) and not isinstance(watts, bool):
+            return float(price), float(watts), f"plan {path}: power.{key}"
     psu = doc.get("psu_watts_recommended")
     if not isinstance(psu, (int, float)) or isinstance(psu, bool):
         _fail(f"plan {path} has neither power.dc_watts_estimated nor psu_watts_recommended")
@@ -245,8 +248,9 @@ def breakeven(
         except UserFileError as exc:
             _fail(str(exc))
         origins.update({"--build-price": f"from plan {plan_build}", "--build-watts": why})
-        notes.append("plan watts are DC power; wall draw is higher by the PSU's loss (about 10 % for 80 Plus Gold): "
-                     "--pue 1.1 counts it")
+        if "wall_watts" not in why:
+            notes.append("plan watts are DC power; wall draw is higher by the PSU's loss (about 10 % for 80 Plus Gold): "
+                         "--pue 1.1 counts it")
     if from_host:
         if build_price is None:
             _fail("--from-host gives the build's power, not its price: add --build-price")
