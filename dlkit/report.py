@@ -53,6 +53,15 @@ class Finding:
         }
 
 
+EXIT_CODES = {"ok": 0, "warning": 1, "error": 2}
+
+
+def worst_status(findings: "tuple[Finding, ...] | list[Finding]") -> str:
+    """"error", "warning" or "ok": the worst severity (``crashed`` counts as warning, spec §2)."""
+    worst = max((f.severity.rank for f in findings), default=0)
+    return {3: "error", 2: "warning"}.get(worst, "ok")
+
+
 @dataclass(frozen=True)
 class Report:
     facts: Facts
@@ -60,12 +69,11 @@ class Report:
 
     @property
     def status(self) -> str:
-        worst = max((f.severity.rank for f in self.findings), default=0)
-        return {3: "error", 2: "warning"}.get(worst, "ok")
+        return worst_status(self.findings)
 
     @property
     def exit_code(self) -> int:
-        return {"ok": 0, "warning": 1, "error": 2}[self.status]
+        return EXIT_CODES[self.status]
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -14,7 +14,7 @@ from dlkit.catalog.hardware import CpuModel, GpuModel, PsuTier, RamKit, Region, 
 from dlkit.checks.buildmath import PowerBudget, power_budget
 from dlkit.engine import run_checks
 from dlkit.facts import Facts
-from dlkit.report import Finding
+from dlkit.report import EXIT_CODES, Finding, worst_status
 from dlkit.recipes.machine import Declared, add_gpus, planned_facts, with_build
 
 SCHEMA = "dlkit.plan-build/1"
@@ -87,12 +87,11 @@ class Plan:
 
     @property
     def status(self) -> str:
-        worst = max((f.severity.rank for f in self.findings), default=0)
-        return {3: "error", 2: "warning"}.get(worst, "ok")
+        return worst_status(self.findings)
 
     @property
     def exit_code(self) -> int:
-        return {"ok": 0, "warning": 1, "error": 2}[self.status]
+        return EXIT_CODES[self.status]
 
     def power_json(self) -> dict[str, Any] | None:
         b = self.budget

@@ -22,6 +22,7 @@ import functools
 import io
 import math
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from importlib.resources import files
 
@@ -100,6 +101,23 @@ def _date(text: str, where: str) -> str:
         raise CatalogError(f"{where}: as_of {text.strip()!r} is not a date (YYYY-MM-DD)") from None
 
 
+def csv_records(text: str, name: str, required: Iterable[str], hint: str = "") -> Iterator[tuple[str, dict[str, str]]]:
+    """("NAME line N", {lower-case header: stripped cell}) per non-blank row; a missing column or
+    a row with the wrong number of cells is a :class:`CatalogError` naming the line."""
+    reader = csv.reader(io.StringIO(text))
+    header = [h.strip().lower() for h in next(reader, [])]
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise CatalogError(f"{name} line 1: missing column(s) {', '.join(missing)} {hint}".rstrip())
+    for fields in reader:
+        where = f"{name} line {reader.line_num}"
+        if not any(f.strip() for f in fields):
+            continue
+        if len(fields) != len(header):
+            raise CatalogError(f"{where}: expected {len(header)} fields as in the header, found {len(fields)}")
+        yield where, {h: v.strip() for h, v in zip(header, fields)}
+
+
 def parse_dlkit_csv(text: str, name: str, *, origin: str = "file") -> list[PriceRow]:
     """Rows of a price table in dlkit's layout (columns by header name, any order).
 
@@ -108,20 +126,9 @@ def parse_dlkit_csv(text: str, name: str, *, origin: str = "file") -> list[Price
     >>> rows[0].per_gpu(), rows[0].source
     (0.4, 'mine.csv')
     """
-    reader = csv.reader(io.StringIO(text))
-    header = [h.strip().lower() for h in next(reader, [])]
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise CatalogError(f"{name} line 1: missing column(s) {', '.join(missing)} "
-                           f"(dlkit layout: {','.join(COLUMNS)}; or a SkyPilot vms.csv)")
     out = []
-    for fields in reader:
-        where = f"{name} line {reader.line_num}"
-        if not any(f.strip() for f in fields):
-            continue
-        if len(fields) != len(header):
-            raise CatalogError(f"{where}: expected {len(header)} fields as in the header, found {len(fields)}")
-        r = {h: v.strip() for h, v in zip(header, fields)}
+    for where, r in csv_records(text, name, REQUIRED,
+                                f"(dlkit layout: {','.join(COLUMNS)}; or a SkyPilot vms.csv)"):
         part = r.get("part") or "vm"
         if part not in PARTS:
             raise CatalogError(f"{where}: part {part!r} is not one of {', '.join(PARTS)}")

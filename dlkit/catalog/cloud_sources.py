@@ -16,7 +16,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from dlkit.catalog.cloud import CatalogError, PriceRow, _num, collapse_zones, parse_dlkit_csv
+from dlkit.catalog.cloud import CatalogError, PriceRow, _num, collapse_zones, csv_records, parse_dlkit_csv
 from dlkit.host.userfiles import UserFileError, list_user_dir, read_user_text
 
 SKY_DEFAULT = "~/.sky/catalogs"
@@ -82,20 +82,9 @@ def parse_skypilot_csv(text: str, name: str, provider: str, as_of: str | None = 
     >>> rows[0].price_usd_per_h, rows[0].spot_usd_per_h, rows[0].gpu_count
     (1.39, None, 1.0)
     """
-    reader = csv.reader(io.StringIO(text))
-    header = [h.strip().lower() for h in next(reader, [])]
-    missing = [c for c in _SKY_REQUIRED if c not in header]
-    if missing:
-        raise CatalogError(f"{name} line 1: SkyPilot file without column(s) {', '.join(missing)}")
     source = f"SkyPilot catalog {name}"
     out = []
-    for fields in reader:
-        where = f"{name} line {reader.line_num}"
-        if not any(f.strip() for f in fields):
-            continue
-        if len(fields) != len(header):
-            raise CatalogError(f"{where}: expected {len(header)} fields as in the header, found {len(fields)}")
-        r = {h: v.strip() for h, v in zip(header, fields)}
+    for where, r in csv_records(text, name, _SKY_REQUIRED, "(a SkyPilot vms.csv)"):
         inst, acc = r["instancetype"], r["acceleratorname"]
         notes = []
         if inst and acc:
