@@ -139,8 +139,8 @@ def typical_cpu(n_gpus: int, pcie_gen: int | None = None) -> tuple[CpuModel, str
     pool = [c for c in fast if c.segment != "server"] or fast
     best = min(pool, key=lambda c: (c.price_usd, -(c.lanes_usable or 0)))
     gen = f", PCIe Gen{best.pcie_gen}" if best.pcie_gen else ""
-    return best, (f"the cheapest recent {best.segment} CPU with {lanes}+ usable PCIe lanes (x16 per GPU) and {cores}+ "
-                  f"cores (4 per GPU): {best.lanes_usable} lanes{gen}, {best.cores} cores / {best.threads} threads")
+    return best, (f"cheapest recent {best.segment} CPU with ≥ {lanes} PCIe lanes (x16 per GPU) and ≥ {cores} cores "
+                  f"(4 per GPU): {best.lanes_usable} lanes{gen}, {best.cores}C/{best.threads}T")
 
 
 def choose_psu(b: PowerBudget, region: Region | None) -> tuple[PsuTier | None, str]:
@@ -152,8 +152,7 @@ def choose_psu(b: PowerBudget, region: Region | None) -> tuple[PsuTier | None, s
         return None, (f"no single PSU in the catalog covers {b.psu_min_w:.0f} W"
                       + ("" if high_voltage else " on a 120 V circuit; use two PSUs or a 230 V circuit"))
     best = min(fits, key=lambda t: (t.watts, t.price_usd or math.inf))
-    return best, (f"the smallest ATX 3.x tier ≥ PSU_min {b.psu_min_w:.0f} W "
-                  f"(recommended {b.psu_recommended_w} W) that rides out ~{b.spike_w:.0f} W GPU spikes")
+    return best, f"smallest ATX 3.x tier ≥ PSU_min {b.psu_min_w:.0f} W that rides out ~{b.spike_w:.0f} W GPU spikes"
 
 
 def ram_need_gib(gpu: GpuModel, n: int) -> float:
@@ -167,7 +166,7 @@ def choose_ram(need_gib: float, cpu: CpuModel) -> tuple[RamKit | None, str]:
     if not kits:
         return None, f"no {cpu.memory_type or ''} kit of {need_gib:.0f} GiB or more in the catalog"
     best = min(kits, key=lambda k: (k.capacity_gib, k.price_usd or math.inf))
-    return best, f"the smallest {best.type} kit ≥ {need_gib:.0f} GiB (RAM ≥ all GPUs' memory together; at least 32 GiB)"
+    return best, f"smallest {best.type} kit ≥ {need_gib:.0f} GiB (≥ all GPUs' memory, ≥ 32 GiB)"
 
 
 def _price(value: float | None, region: Region | None) -> float | None:
@@ -186,7 +185,8 @@ def parts_list(gpu: GpuModel, n: int, cpu: CpuModel, psu: PsuTier | None, ram: R
     ]
     if psu is not None:
         parts.append(Part("psu", f"{psu.tier} (e.g. {psu.example})" if psu.example else psu.tier, 1,
-                          _price(psu.price_usd, region), f"price {psu.price_as_of or 'undated'}" + factor,
+                          _price(psu.price_usd, region),
+                          (f"price {psu.price_as_of or 'undated'}" + factor) if psu.price_usd is not None else "not priced",
                           psu.source, psu.as_of, reasons.get("psu", "")))
     if ram is not None:
         parts.append(Part("ram", ram.kit, 1, _price(ram.price_usd, region),

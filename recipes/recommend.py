@@ -30,6 +30,7 @@ from dlkit.recipes.machine import Declared, planned_facts
 class Workload:
     name: str
     metric: str  # what "performance" means, for the user
+    short: str
     unit: str
     min_vram_gib: float
     perf: Callable[[GpuModel], float | None]
@@ -37,14 +38,14 @@ class Workload:
 
 
 WORKLOADS = {
-    "train": Workload("train", "dense BF16 tensor TFLOPS (FP16, then FP32 where there is no BF16)", "TFLOPS", 12,
+    "train": Workload("train", "dense BF16 tensor TFLOPS (FP16, then FP32 where there is no BF16)", "BF16 TFLOPS", "TFLOPS", 12,
                       lambda g: g.bf16_tflops or g.fp16_tflops or g.fp32_tflops,
                       "mixed-precision training is bound by tensor-core math; 12 GB is the floor for image models "
                       "(Dettmers 2023)"),
-    "infer": Workload("infer", "dense FP16 tensor TFLOPS (FP32 where there is none)", "TFLOPS", 8,
+    "infer": Workload("infer", "dense FP16 tensor TFLOPS (FP32 where there is none)", "FP16 TFLOPS", "TFLOPS", 8,
                       lambda g: g.fp16_tflops or g.fp32_tflops,
                       "batched inference runs FP16 kernels; small models fit 8 GB"),
-    "llm": Workload("llm", "memory bandwidth", "GB/s", 24,
+    "llm": Workload("llm", "memory bandwidth", "bandwidth", "GB/s", 24,
                     lambda g: g.bandwidth_gbs,
                     "token generation reads every weight once per token, so it is bound by memory bandwidth; "
                     "transformers/LLMs want 24 GB or more (Dettmers 2023)"),
@@ -127,11 +128,10 @@ def recommend(budget_usd: float, n: int, workload: str, region: Region, min_vram
         alt = max(down, key=lambda c: (c.per_dollar, c.perf))
         alternatives.append(alt.summary(w, "down", best) | {"over_budget": False})
     p = best.plan
-    gpu_reason = (f"best {w.metric} per dollar of the whole build within ${budget_usd:,.0f}: "
-                  f"{best.perf:,.1f} {w.unit} for ${best.total:,.0f} ({1000 * best.per_dollar:.2f} per $1,000); "
-                  f"{best.gpu.memory_gib:g} GiB ≥ {vram:g} GiB")
+    gpu_reason = (f"best {w.short} per $ of the build within ${budget_usd:,.0f}: {best.perf:,.1f} {w.unit} for "
+                  f"${best.total:,.0f} = {1000 * best.per_dollar:.1f} per $1k; {best.gpu.memory_gib:g} ≥ {vram:g} GiB")
     parts = tuple(part if part.kind != "gpu" else type(part)(**{**part.__dict__, "reason": gpu_reason}) for part in p.parts)
-    choice = (f"Compared {len(candidates)} GPUs (PCIe, not passive, ≥ {vram:g} GiB, priced) as {n}-GPU builds; "
+    choice = (f"Ranked by {w.metric} per dollar of the whole build. Compared {len(candidates)} GPUs (PCIe, not passive, ≥ {vram:g} GiB, priced) as {n}-GPU builds; "
               f"{len(fitting)} fit the budget. Workload {workload}: {w.why}.")
     assumptions = tuple(a for a in p.assumptions if not a.startswith("GPU power"))
     return Plan("recommend", inputs, p.facts, parts, p.findings, assumptions, tuple(alternatives), choice,
