@@ -45,8 +45,8 @@ def _cell(v: Any) -> str:
 
 def render_list(table: str, rows: list[dict[str, Any]], console: Console) -> None:
     t = Table(title=f"dlkit catalog: {table} ({len(rows)} rows; sources: --list {table} --json)", title_justify="left")
-    for _, head in LIST_COLUMNS[table]:
-        t.add_column(head, overflow="fold")
+    for i, (_, head) in enumerate(LIST_COLUMNS[table]):
+        t.add_column(head, overflow="fold", no_wrap=i == 0)  # the name stays on one line
     for row in rows:
         t.add_row(*(_cell(row.get(k)) for k, _ in LIST_COLUMNS[table]))
     console.print(t)
