@@ -3,6 +3,8 @@ plus the registry's conformance and the report's status rules."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import re
 
 import pytest
@@ -172,6 +174,10 @@ def test_pcie_lanes_oversubscribed_on_a_probed_machine():
         Severity.WARNING, "the GPUs want 32 PCIe lanes; Core i9-14900K has 20: at best x8/x8")
     assert finding.evidence == ("0000:01:00.0 NVIDIA GeForce RTX 4090: x16", "0000:02:00.0 NVIDIA GeForce RTX 4090: x16",
                                 "Core i9-14900K: 20 usable PCIe lanes")
+    linked = with_build(facts(cpu=CpuFacts(model="Intel(R) Core(TM) i9-14900K", sockets=1),
+                              gpus=tuple(dataclasses.replace(g, pcie_width_current=8) for g in two)))
+    assert one(linked, "pcie.lanes-oversubscribed").evidence[:2] == (
+        "0000:01:00.0 NVIDIA GeForce RTX 4090: x16 (links at x8 now)", "0000:02:00.0 NVIDIA GeForce RTX 4090: x16 (links at x8 now)")
     one_gpu = with_build(facts(cpu=CpuFacts(model="Intel(R) Core(TM) i9-14900K"), gpus=two[:1]))
     assert one(one_gpu, "pcie.lanes-oversubscribed").severity == Severity.OK
 

@@ -77,7 +77,9 @@ def lanes_oversubscribed(facts: Facts) -> Finding:
              for i, g in enumerate(facts.gpus)]
     want = sum(wants)
     cpu = facts.build.cpu_catalog_name or facts.cpu.model or "the CPU"
-    evidence = tuple(f"{gpu_label(facts, i)}: x{w}" for i, w in enumerate(wants)) + (
+    # A probed GPU also shows the width it negotiated: the split the board actually made.
+    evidence = tuple(f"{gpu_label(facts, i)}: x{w}" + (f" (links at x{g.pcie_width_current} now)" if g.pcie_width_current else "")
+                     for i, (w, g) in enumerate(zip(wants, facts.gpus))) + (
         f"{cpu}: {lanes} usable PCIe lanes" + (f" ({sockets} sockets)" if sockets > 1 else ""),)
     if want > lanes:
         split = lane_split(lanes, len(wants), max(wants))
