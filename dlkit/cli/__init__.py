@@ -60,6 +60,7 @@ def _root(
 from dlkit.cli import doctor as _doctor  # noqa: E402,F401  (registers the command)
 from dlkit.cli import cloud_cost as _cloud_cost  # noqa: E402,F401
 from dlkit.cli import plan_build as _plan_build  # noqa: E402,F401
+from dlkit.cli import bench as _bench  # noqa: E402,F401
 
 
 def main() -> None:
