@@ -233,14 +233,14 @@ def time_cuda(fn: Callable[[], Any], torch: Any, rule: StopRule, *, flush_bytes:
             ms = a.elapsed_time(b)
             if ms > 0:
                 cycles_per_s = 1_000_000 / (ms / 1e3)
-        est, queued = timed(3, 0)
+        est, queued3 = timed(3, 0)
         per_call = max(min(est), 1e-7)
         t_end = now() + warmup_s
         while now() < t_end:
-            got, queued = timed(1, 0)
+            got, _ = timed(1, 0)
             per_call = max(min(per_call, got[0]), 1e-7)
         batch = max(1, min(max_batch, int(target_batch_s / per_call)))
-        queue_s = queued / 3
+        queue_s = queued3 / 3  # host time to queue one call, from the 3-call batch
 
         def take(k: int) -> list[float]:
             nonlocal queue_s
