@@ -6,15 +6,16 @@ the recommender (recipes/recommend.py) and ``dlkit plan-build`` build on them.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from dlkit.catalog.hardware import CpuModel, GpuModel, PsuTier, RamKit, Region, cpus, psus, ram_kits
-from dlkit.checks.buildmath import PowerBudget, power_budget
+from dlkit.checks.buildmath import ATX3_EXCURSION, PSU_MARGIN, PowerBudget, power_budget, watts
 from dlkit.engine import run_checks
 from dlkit.facts import Facts
-from dlkit.report import EXIT_CODES, Finding, worst_status
+from dlkit.report import EXIT_CODES, Finding, Severity, worst_status
 from dlkit.recipes.machine import Declared, add_gpus, planned_facts, with_build
 
 SCHEMA = "dlkit.plan-build/1"
@@ -144,15 +145,20 @@ def typical_cpu(n_gpus: int, pcie_gen: int | None = None) -> tuple[CpuModel, str
 
 
 def choose_psu(b: PowerBudget, region: Region | None) -> tuple[PsuTier | None, str]:
-    """The smallest ATX 3.x tier that covers PSU_min and rides out the GPUs' spikes."""
+    """The smallest ATX 3.x tier that covers PSU_min and rides out the GPUs' spikes; on a
+    230 V circuit also the 230 V-only units above 1600 W (ATX 2.x: spikes within the rating
+    less 10 %, the rule of power.transient-risk)."""
     high_voltage = region is not None and region.volts >= 200
-    usable = [t for t in psus() if t.atx >= 3 and (high_voltage or (t.input_v or "").strip() != "230")]
-    fits = [t for t in usable if t.watts >= b.psu_min_w and b.spike_w <= 1.6 * t.watts]
+    usable = [t for t in psus() if high_voltage or (t.input_v or "").strip() != "230"]
+    fits = [t for t in usable if t.watts >= b.psu_min_w and t.atx >= 3 and b.spike_w <= ATX3_EXCURSION * t.watts]
+    if not fits and high_voltage:
+        fits = [t for t in usable if t.watts >= b.psu_min_w and b.spike_w * PSU_MARGIN <= t.watts]
     if not fits:
-        return None, (f"no single PSU in the catalog covers {b.psu_min_w:.0f} W"
-                      + ("" if high_voltage else " on a 120 V circuit; use two PSUs or a 230 V circuit"))
-    best = min(fits, key=lambda t: (t.watts, t.price_usd or math.inf))
-    return best, f"smallest ATX 3.x tier ≥ PSU_min {b.psu_min_w:.0f} W that rides out ~{b.spike_w:.0f} W GPU spikes"
+        return None, (f"no single PSU in the catalog covers {watts(b.psu_min_w)}"
+                      + ("" if high_voltage else " on a 120 V circuit: two PSUs or a 230 V circuit"))
+    best = min(fits, key=lambda t: (t.watts, t.atx < 3, t.price_usd or math.inf))
+    return best, (f"smallest ATX {best.atx}.x tier ≥ PSU_min {watts(b.psu_min_w)} that rides out "
+                  f"~{watts(b.spike_w)} GPU spikes")
 
 
 def ram_need_gib(gpu: GpuModel, n: int) -> float:
@@ -175,7 +181,7 @@ def _price(value: float | None, region: Region | None) -> float | None:
 
 def parts_list(gpu: GpuModel, n: int, cpu: CpuModel, psu: PsuTier | None, ram: RamKit | None,
                region: Region | None, reasons: dict[str, str]) -> tuple[Part, ...]:
-    factor = f" × {region.price_factor:g} ({region.name} taxes)" if region and region.price_factor != 1 else ""
+    factor = f" × {region.price_factor:g} ({region.region.upper()} VAT)" if region and region.price_factor != 1 else ""
     parts = [
         Part("gpu", gpu.name, n, _price(gpu.price_usd, region), gpu.price_basis + factor, gpu.source, gpu.as_of,
              reasons.get("gpu", "")),
@@ -195,10 +201,18 @@ def parts_list(gpu: GpuModel, n: int, cpu: CpuModel, psu: PsuTier | None, ram: R
     return tuple(parts)
 
 
-def tier_for(watts: float, atx: int | None) -> PsuTier | None:
-    """The catalog tier of a declared PSU (for its connectors), when watts and ATX version match one."""
-    same = [t for t in psus() if t.watts == watts and (atx is None or t.atx == atx)]
-    return same[0] if len(same) == 1 or (same and atx is not None) else None
+def tier_for(psu_w: float, atx: int | None) -> PsuTier | None:
+    """The catalog tier of a declared PSU (for its connectors): only when every tier of that
+    size and ATX version agrees on the connectors, since the user named no model."""
+    same = [t for t in psus() if t.watts == psu_w and (atx is None or t.atx == atx)]
+    if same and len({(t.atx, t.pcie_8pin, t.pcie_16pin) for t in same}) == 1:
+        return same[0]
+    return None
+
+
+def judge(facts: Facts) -> tuple[Finding, ...]:
+    """The plan checks on ``facts``, worst first."""
+    return tuple(sorted(run_checks(facts, PLAN_CHECKS), key=lambda f: (-f.severity.rank, f.code)))
 
 
 # --------------------------------------------------------------------------- check mode
@@ -254,7 +268,15 @@ def check_build(gpu: GpuModel, n: int, cpu: CpuModel | None, *, psu_w: float | N
     elif psu_w is not None:
         reasons["psu"] = "given (--psu)"
     reasons.update(reasons_given or {})
-    findings = tuple(sorted(run_checks(facts, PLAN_CHECKS), key=lambda f: (-f.severity.rank, f.code)))
+    findings = judge(facts)
+    if psu is None and psu_w is None and not isinstance(b, str):
+        # No catalog PSU is big enough: say so as the budget finding, not only as an assumption.
+        findings = tuple(f for f in findings if f.code != "power.budget-exceeded") + (Finding(
+            "power.budget-exceeded", Severity.WARNING, f"no single PSU covers {watts(b.psu_min_w)}",
+            assumptions[-1] + ". Past about 1600 W, one consumer PSU on a 120 V circuit is not enough.",
+            "# two PSUs (one for the GPUs, an add2psu adapter), a 230 V circuit, or cap the GPUs:\n"
+            "sudo nvidia-smi -pl WATTS", b.evidence()),)
+        findings = tuple(sorted(findings, key=lambda f: (-f.severity.rank, f.code)))
     parts = parts_list(gpu, n, cpu, psu, ram, region, reasons)
     if psu is None and psu_w is not None:
         parts += (Part("psu", f"{psu_w:.0f} W ATX {psu_atx or '?'}.x (declared)", 1, None, "yours", "--psu", ""),)
@@ -276,7 +298,11 @@ def plan_host(facts: Facts, declared: Declared, add: GpuModel | None = None, n_a
     assumptions = [f"{k}: {v}" + (" (name it with --cpu)" if k == "cpu" else "")
                    for k, v in sorted(facts.build.unknown.items())]
     if cpu is not None:
-        assumptions.append(f"CPU: {cpu.name} (--cpu), probed as {facts.cpu.model or 'unknown'}")
+        assumptions.append(f"CPU: {cpu.name} (--cpu; its TDP, lanes, cores and threads), probed as "
+                           f"{facts.cpu.model or 'unknown'}")
+        facts = dataclasses.replace(facts, cpu=dataclasses.replace(
+            facts.cpu, physical_cores=cpu.cores or facts.cpu.physical_cores,
+            logical_cores=cpu.threads or facts.cpu.logical_cores))
     parts: tuple[Part, ...] = ()
     if add is not None and n_add:
         facts = add_gpus(facts, add, n_add, power_limit_w)
@@ -288,5 +314,5 @@ def plan_host(facts: Facts, declared: Declared, add: GpuModel | None = None, n_a
     budget = power_budget(facts)
     if isinstance(budget, str):
         assumptions.append(f"power budget unknown: {budget}")
-    findings = tuple(sorted(run_checks(facts, PLAN_CHECKS), key=lambda f: (-f.severity.rank, f.code)))
+    findings = judge(facts)
     return Plan("host", inputs or {}, facts, parts, findings, tuple(assumptions))

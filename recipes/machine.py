@@ -41,7 +41,7 @@ class Declared:
             return f"a {self.circuit_w:.0f} W circuit (--circuit)", self.circuit_w
         if self.region is not None:
             r = self.region
-            return f"{r.region.upper()} {r.amps:g} A / {r.volts:g} V", r.continuous_w
+            return f"{r.region.upper()} {r.volts:g} V household circuit", r.continuous_w
         return None, None
 
 

@@ -24,6 +24,7 @@ from dlkit.recipes.build import (
     typical_cpu,
 )
 from dlkit.recipes.machine import Declared, planned_facts
+from dlkit.report import Severity
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,15 @@ class Candidate:
         }
 
 
+# Checks whose "skipped" means missing data about the part, not "not applicable".
+_MUST_RUN = ("power.budget-exceeded", "power.transient-risk", "build.slots-insufficient", "build.cooling")
+
+
+def _clean(plan: Plan) -> bool:
+    """No warning, and no hard check skipped for want of data (a 3-GPU build whose cooler is unknown)."""
+    return plan.status == "ok" and not any(f.code in _MUST_RUN and f.severity == Severity.SKIPPED for f in plan.findings)
+
+
 def _candidate(gpu: GpuModel, n: int, w: Workload, region: Region, inputs: dict[str, Any]) -> Candidate | None:
     perf = w.perf(gpu)
     if perf is None or gpu.price_usd is None:
@@ -112,7 +122,7 @@ def recommend(budget_usd: float, n: int, workload: str, region: Region, min_vram
                         "workstation board" + ("; 5-8 GPUs need a server chassis with redundant PSUs (d2l.ai, "
                                                "'Selecting Servers and GPUs')" if n > 4 else ""))
     fitting = [c for c in candidates if c.total <= budget_usd]
-    fitting = [c for c in fitting if c.plan.status == "ok"] or fitting
+    fitting = [c for c in fitting if _clean(c.plan)] or fitting
     if not fitting:
         cheapest = min(candidates, key=lambda c: c.total)
         raise PlanError(f"a budget of ${budget_usd:,.0f} does not cover the cheapest {n}-GPU build with {vram:g}+ GiB "

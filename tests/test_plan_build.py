@@ -254,3 +254,35 @@ def test_a_plan_feeds_cloud_cost_breakeven_with_its_wall_draw(tmp_path):
     assert watts["value"] == pytest.approx((450 + 125 + 100) / 0.92, abs=0.1)
     assert "power.wall_watts_estimated" in watts["origin"]
     assert doc["build_price_usd"] == json.loads(plan)["total_price_usd"]
+
+
+def test_the_spec_reference_case_warns_whatever_the_cpu():
+    """Spec §2: one RTX 4090 on an 850 W ATX 2.x PSU warns (ATX 2.x: spikes within the rating less 10 %)."""
+    for cpu in (None, "Ryzen 5 7600", "i9-14900K"):
+        p = plan("RTX 4090", 1, cpu, psu_w=850, psu_atx=2)
+        assert "power.transient-risk" in codes(p, "warning"), cpu
+        assert not codes(plan("RTX 4090", 1, cpu, psu_w=850, psu_atx=3), "warning", "error") & {
+            "power.transient-risk", "power.budget-exceeded"}
+
+
+def test_rounding_never_says_a_limit_is_met_when_it_is_not():
+    p = plan("RTX 4090", 1, "i9-14900K", psu_w=742, psu_atx=3)  # PSU_min 742.5 W
+    f = {f.code: f for f in p.findings}["power.budget-exceeded"]
+    assert f.severity.value == "error" and f.title.startswith("PSU too small: 742 W < 743 W needed")
+
+
+def test_no_single_psu_is_a_finding_not_just_an_assumption():
+    p = plan("RTX 6000 Ada", 6, "Threadripper PRO 7995WX", slots=20)
+    f = {f.code: f for f in p.findings}["power.budget-exceeded"]
+    assert f.severity.value == "warning" and f.title.startswith("no single PSU covers")
+
+
+@pytest.mark.parametrize("args, contains", [
+    (["--gpu", "3090", "--ram", "nan"], "--ram must be a positive"),
+    (["--budget", "inf"], "--budget must be a positive"),
+    (["--gpu", "3090", "--power-limit", "10"], "--power-limit 10 W is outside"),
+    (["--from-host", "--gpus", "3"], "--gpus counts the GPUs to add"),
+])
+def test_more_bad_input(args, contains):
+    r = invoke("plan-build", *args)
+    assert r.exit_code == 2 and contains in r.stderr and r.stdout == ""

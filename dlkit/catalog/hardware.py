@@ -23,7 +23,7 @@ import types
 import typing
 from dataclasses import dataclass
 from importlib.resources import files
-from typing import Any, TypeVar
+from typing import Any
 
 HARDWARE_TABLES = ("gpus", "cpus", "psus", "ram", "regions")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
@@ -167,7 +167,6 @@ class Region:
     as_of: str
 
 
-Row = TypeVar("Row")
 _MODELS: dict[str, type] = {"gpus": GpuModel, "cpus": CpuModel, "psus": PsuTier, "ram": RamKit, "regions": Region}
 
 
@@ -277,11 +276,27 @@ def _names(row: Any) -> tuple[str, ...]:
     return (row.name, *row.aliases)
 
 
+# Words after the model number that name a different product, not a variant of it:
+# "3090" is not the 3090 Ti, "5800X" is not the 5800X3D, "4080" is not the 4080 Super.
+_OTHER_MODEL = {"ti", "super", "xt", "d"}
+_FORM_WORDS = {"sxm", "hbm"}  # "SXM4", "HBM3": the digit belongs to the word
+
+
+def _suffix_ok(nt: tuple[str, ...], qt: tuple[str, ...]) -> bool:
+    last = max(i for i, t in enumerate(nt) if t in qt)
+    for i in range(last + 1, len(nt)):
+        t = nt[i]
+        if t in _OTHER_MODEL or (t.isdigit() and not (i and nt[i - 1] in _FORM_WORDS)):
+            return False
+    return True
+
+
 def _match(kind: str, query: str, rows: tuple[Any, ...]) -> Any:
     """The row ``query`` names: an exact name/alias (case-insensitive), else the row whose
-    name holds every word of the query with the fewest extra words ("3090" is the RTX 3090,
-    not the 3090 Ti; a memory size such as "12GB" is not counted as an extra word, so "3060"
-    is the RTX 3060 12GB). Raises :class:`UnknownPart` on a miss or a tie ("A100")."""
+    name holds every word of the query with the fewest extra words ("3090" is the RTX 3090;
+    a memory size such as "12GB" is not counted, so "3060" is the RTX 3060 12GB). Words
+    after the model number that make another product ("Ti", "Super", "3D") rule a row out.
+    Raises :class:`UnknownPart` on a miss or a tie ("A100", "H100")."""
     q = query.strip()
     if not q:
         raise UnknownPart(kind, query, [])
@@ -295,7 +310,7 @@ def _match(kind: str, query: str, rows: tuple[Any, ...]) -> Any:
         extras = []
         for n in _names(row):
             nt = tokens(n)
-            if qt and set(qt) <= set(nt):
+            if qt and set(qt) <= set(nt) and _suffix_ok(nt, qt):
                 extras.append(sum(1 for t in set(nt) - set(qt) if not _MEMORY_WORD.match(t)))
             elif qkey and qkey == "".join(nt):
                 extras.append(0)
@@ -306,7 +321,7 @@ def _match(kind: str, query: str, rows: tuple[Any, ...]) -> Any:
         top = [row for extra, row in best if extra == best[0][0]]
         if len(top) == 1:
             return top[0]
-        raise UnknownPart(kind, query, [r.name for r in top[:6]], ambiguous=True)
+        raise UnknownPart(kind, query, [r.name for _, r in best[:6]], ambiguous=True)
     keys = {"".join(tokens(n)): row.name for row in rows for n in _names(row)}
     close = difflib.get_close_matches(qkey, list(keys), n=6, cutoff=0.6)
     suggestions = list(dict.fromkeys(keys[k] for k in close))[:3]

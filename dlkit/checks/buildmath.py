@@ -9,8 +9,9 @@ Formulas are the spec's (capture-and-report.md §2 table) and build-rules.md's:
   RTX 3090 at 300 W measured 1,717 W at the wall for about 1,580 W DC).
 * Transients: ATX 3.x PSUs must ride out excursions to 160 % of rated power for 10 ms
   (180 % for 1 ms); ATX 2.x promises nothing, so the ms-scale GPU peaks must fit under
-  the rating itself (build-rules.md §4, Intel ATX 3.0 design guide via tomshardware /
-  hothardware).
+  the rating with the same 10 % margin as the average load (build-rules.md §4, Intel ATX
+  3.0 design guide via tomshardware / hothardware). The spec's reference case, one RTX 4090
+  on an 850 W ATX 2.x unit, then warns whatever the CPU.
 """
 
 from __future__ import annotations
@@ -25,6 +26,15 @@ PSU_MARGIN = 1.1
 WALL_EFFICIENCY = 0.92
 ATX3_EXCURSION = 1.6  # ATX 3.0: 160 % of rated power for 10 ms
 DEFAULT_SLOT_WIDTH = 2.0
+
+
+def watts(value: float) -> str:
+    """A power figure for people, rounded up so a limit never reads as met when it is not.
+
+    >>> watts(676.5), watts(1793.48)
+    ('677 W', '1794 W')
+    """
+    return f"{math.ceil(round(value, 6))} W"
 
 
 def round_up(watts: float, step: int = 50) -> int:
@@ -86,7 +96,7 @@ class PowerBudget:
         lines = [f"{g.label}: {g.watts:.0f} W ({g.basis})" for g in self.gpus]
         lines.append(f"CPU {self.cpu_label}: {self.cpu_w:.0f} W")
         lines.append(f"rest of the system: {OTHER_W:.0f} W")
-        lines.append(f"PSU_min = 1.1 × ({self.gpu_w:.0f} + {self.cpu_w:.0f} + {OTHER_W:.0f}) W = {self.psu_min_w:.0f} W")
+        lines.append(f"PSU_min = {PSU_MARGIN} × ({self.gpu_w:.0f} + {self.cpu_w:.0f} + {OTHER_W:.0f}) W = {watts(self.psu_min_w)}")
         return tuple(lines)
 
 

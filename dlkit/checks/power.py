@@ -9,7 +9,16 @@ from __future__ import annotations
 
 import re
 
-from dlkit.checks.buildmath import ATX3_EXCURSION, WALL_EFFICIENCY, PowerBudget, power_budget, round_up
+from dlkit.checks.buildmath import (
+    ATX3_EXCURSION,
+    OTHER_W,
+    PSU_MARGIN,
+    WALL_EFFICIENCY,
+    PowerBudget,
+    power_budget,
+    round_up,
+    watts,
+)
 from dlkit.checks.registry import check, ok, skipped
 from dlkit.facts import Facts
 from dlkit.report import Finding, Severity
@@ -19,21 +28,36 @@ SET_LIMIT = ("sudo nvidia-smi -pm 1              # keep the setting while no pro
              "sudo nvidia-smi -pl {w}            # every GPU; add -i N for one GPU (resets at reboot: put it in a systemd unit)")
 
 
+# Below this a power limit is no longer a what-if: NVIDIA's minimum limits for desktop and
+# workstation cards sit around 100-150 W (nvidia-smi -q -d POWER, "Min Power Limit").
+LOWEST_USEFUL_LIMIT_W = 100
+
+
 def _what_if(b: PowerBudget, psu_w: float | None, circuit_w: float | None) -> list[str]:
     """What a lower GPU power limit would change (Puget: RTX 3090 at 280 W keeps >95 % of
     its performance; CMU: 270-280 W costs about 5 %)."""
     lines = []
+    fixed = b.cpu_w + OTHER_W
     if psu_w:
-        limit = b.limit_for_dc(psu_w / 1.1)
-        if limit:
+        limit = b.limit_for_dc(psu_w / PSU_MARGIN)
+        if limit and limit >= LOWEST_USEFUL_LIMIT_W:
             lines.append(f"at {limit:.0f} W per GPU the PSU minimum drops to "
-                         f"{1.1 * (limit * len(b.gpus) + b.cpu_w + 100):.0f} W (fits the {psu_w:.0f} W PSU)")
+                         f"{watts(PSU_MARGIN * (limit * len(b.gpus) + fixed))} (fits the {watts(psu_w)} PSU)")
     if circuit_w:
         limit = b.limit_for_dc(circuit_w * WALL_EFFICIENCY)
-        if limit:
+        if limit and limit >= LOWEST_USEFUL_LIMIT_W:
             lines.append(f"at {limit:.0f} W per GPU the wall draw drops to "
-                         f"{(limit * len(b.gpus) + b.cpu_w + 100) / WALL_EFFICIENCY:.0f} W (fits the {circuit_w:.0f} W circuit)")
+                         f"{watts((limit * len(b.gpus) + fixed) / WALL_EFFICIENCY)} (fits the {watts(circuit_w)} circuit)")
     return lines
+
+
+def _bigger_psu(b: PowerBudget, facts: Facts) -> str:
+    # Consumer PSUs stop at 1600 W on 120 V (build-rules.md §2, Wallner; d2l.ai): past that
+    # the honest advice is two PSUs or a 230 V circuit.
+    if b.psu_recommended_w > 1600 and (facts.build.circuit_continuous_w or 0) < 2000:
+        return (f"# {b.psu_recommended_w} W is more than one 120 V PSU delivers: two PSUs (an add2psu adapter) "
+                "or a 230 V circuit,")
+    return f"# a PSU of at least {b.psu_recommended_w} W,"
 
 
 @check("power.budget-exceeded", "the PSU is smaller than 1.1 × (GPU power + CPU TDP + 100 W)")
@@ -44,21 +68,22 @@ def budget_exceeded(facts: Facts) -> Finding:
         return skipped(code, f"power budget unknown: {b}")
     psu = facts.build.psu_w
     if psu is None:
-        return skipped(code, f"no PSU declared; this machine needs at least {b.psu_min_w:.0f} W "
+        return skipped(code, f"no PSU declared; this machine needs at least {watts(b.psu_min_w)} "
                              f"(recommended {b.psu_recommended_w} W). To check yours: {DECLARE_PSU}")
-    evidence = b.evidence() + (f"PSU: {psu:.0f} W",)
+    evidence = b.evidence() + (f"PSU: {watts(psu)}",)
     if psu < b.psu_min_w:
         what_if = _what_if(b, psu, None)
-        limit = b.limit_for_dc(psu / 1.1)
+        limit = b.limit_for_dc(psu / PSU_MARGIN)
         return Finding(
             code, Severity.ERROR,
-            f"PSU too small: {psu:.0f} W < {b.psu_min_w:.0f} W needed (recommended {b.psu_recommended_w} W)",
+            f"PSU too small: {watts(psu)} < {watts(b.psu_min_w)} needed (recommended {b.psu_recommended_w} W)",
             "Under full load the GPUs, CPU and the rest draw more than the PSU can deliver with the 10 % "
             "margin, so the machine shuts down or reboots mid-training. "
             + ("What a power limit changes: " + "; ".join(what_if) + "." if what_if else ""),
-            f"# a PSU of at least {b.psu_recommended_w} W, or cap the GPUs:\n" + SET_LIMIT.format(w=limit or "WATTS"),
+            f"{_bigger_psu(b, facts)} or cap the GPUs:\n"
+            + SET_LIMIT.format(w=limit if limit and limit >= LOWEST_USEFUL_LIMIT_W else "WATTS"),
             evidence)
-    return ok(code, f"PSU {psu:.0f} W covers the {b.psu_min_w:.0f} W minimum (recommended {b.psu_recommended_w} W)",
+    return ok(code, f"PSU {watts(psu)} covers the {watts(b.psu_min_w)} minimum (recommended {b.psu_recommended_w} W)",
               evidence=evidence)
 
 
@@ -77,25 +102,28 @@ def transient_risk(facts: Facts) -> Finding:
     atx = facts.build.psu_atx
     assumed = atx is None
     atx = 2 if assumed else atx
-    capacity = psu * (ATX3_EXCURSION if atx >= 3 else 1.0)
+    # ATX 3.x: the excursion rating; ATX 2.x: the rating less the usual 10 % margin.
+    capacity = psu * ATX3_EXCURSION if atx >= 3 else psu / PSU_MARGIN
     evidence = tuple(f"{g.label}: {g.watts:.0f} W × {g.spike_factor:.2f} = {g.watts * g.spike_factor:.0f} W peaks"
                      for g in spiky) + (
         f"system during GPU spikes: {b.spike_w:.0f} W",
         f"PSU: {psu:.0f} W ATX {atx}.x" + (" (version not declared: assumed 2.x; add --psu-atx)" if assumed else "")
-        + (f", rides out {ATX3_EXCURSION:.0%} = {capacity:.0f} W for 10 ms" if atx >= 3 else ", no excursion rating"))
+        + (f", rides out {ATX3_EXCURSION:.0%} = {watts(capacity)} for 10 ms" if atx >= 3
+           else f", no excursion rating: spikes must fit {watts(capacity)} (the rating less a 10 % margin)"))
     if b.spike_w > capacity:
-        atx2_size = round_up(b.spike_w)
+        atx2_size = round_up(b.spike_w * PSU_MARGIN)
         atx3_size = max(b.psu_recommended_w, round_up(b.spike_w / ATX3_EXCURSION))
+        why = ("an ATX 2.x PSU's over-current protection can trip on them and power the machine off under load, "
+               "although the average draw fits. ATX 3.x units are specified for these excursions." if atx < 3 else
+               f"even an ATX 3.x unit is specified only up to {ATX3_EXCURSION:.0%} of its rating for 10 ms.")
         return Finding(
             code, Severity.WARNING,
-            f"GPU power spikes (~{b.spike_w:.0f} W) exceed what a {psu:.0f} W ATX {atx}.x PSU is rated to ride out",
-            "RTX 30/40/50-class cards draw well above their board power for milliseconds; an ATX 2.x PSU's "
-            "over-current protection can trip on them and power the machine off under load, although the "
-            "average draw fits. ATX 3.x units are specified for these excursions.",
+            f"GPU power spikes (~{watts(b.spike_w)}) exceed what a {watts(psu)} ATX {atx}.x PSU is rated to ride out",
+            "RTX 30/40/50-class cards draw well above their board power for milliseconds; " + why,
             f"# an ATX 3.x PSU of at least {atx3_size} W (native 12V-2x6), or an ATX 2.x unit of at least {atx2_size} W,\n"
             "# or lower the GPU power limit (spikes scale with it):\n" + SET_LIMIT.format(w="WATTS"),
             evidence)
-    return ok(code, f"the PSU rides out the GPUs' millisecond spikes (~{b.spike_w:.0f} W)", evidence=evidence)
+    return ok(code, f"the PSU rides out the GPUs' millisecond spikes (~{watts(b.spike_w)})", evidence=evidence)
 
 
 @check("power.circuit-exceeded", "estimated wall draw exceeds the circuit's continuous limit")
@@ -106,22 +134,22 @@ def circuit_exceeded(facts: Facts) -> Finding:
         return skipped(code, f"power budget unknown: {b}")
     limit = facts.build.circuit_continuous_w
     if limit is None:
-        return skipped(code, f"no wall circuit declared; estimated wall draw {b.wall_w:.0f} W. "
+        return skipped(code, f"no wall circuit declared; estimated wall draw {watts(b.wall_w)}. "
                              "To check: dlkit plan-build --from-host --circuit us|eu|cn|WATTS")
-    evidence = (f"wall draw = ({b.gpu_w:.0f} + {b.cpu_w:.0f} + 100) W / {WALL_EFFICIENCY} = {b.wall_w:.0f} W",
-                f"circuit: {facts.build.circuit or 'declared'}, {limit:.0f} W continuous")
+    evidence = (f"wall draw = ({b.gpu_w:.0f} + {b.cpu_w:.0f} + {OTHER_W:.0f}) W / {WALL_EFFICIENCY} = {watts(b.wall_w)}",
+                f"circuit: {facts.build.circuit or 'declared'}, {watts(limit)} continuous")
     if b.wall_w > limit:
         what_if = _what_if(b, facts.build.psu_w, limit)
         per_gpu = b.limit_for_dc(limit * WALL_EFFICIENCY)
         return Finding(
             code, Severity.WARNING,
-            f"estimated wall draw {b.wall_w:.0f} W exceeds the {limit:.0f} W continuous limit of {facts.build.circuit or 'the circuit'}",
+            f"estimated wall draw {watts(b.wall_w)} exceeds the {watts(limit)} continuous limit of {facts.build.circuit or 'the circuit'}",
             "A circuit may carry 80 % of its breaker rating continuously; hours of training above that trip "
             "the breaker or heat the wiring. " + ("What a power limit changes: " + "; ".join(what_if) + "." if what_if else ""),
             f"# put the machine on its own 20 A / 120 V or 230 V circuit, or cap the GPUs:\n"
-            + SET_LIMIT.format(w=per_gpu or "WATTS"),
+            + SET_LIMIT.format(w=per_gpu if per_gpu and per_gpu >= LOWEST_USEFUL_LIMIT_W else "WATTS"),
             evidence)
-    return ok(code, f"estimated wall draw {b.wall_w:.0f} W fits the {limit:.0f} W circuit", evidence=evidence)
+    return ok(code, f"estimated wall draw {watts(b.wall_w)} fits the {watts(limit)} circuit", evidence=evidence)
 
 
 _CONNECTOR = re.compile(r"(\d+)x(6pin|8pin|16pin)")
@@ -153,7 +181,7 @@ def connectors(facts: Facts) -> Finding:
                              f"ATX {facts.build.psu_atx or '?'}.x PSU")
     needs = [(p.catalog_name, _connectors_needed(p.power_connectors or "")) for p in facts.build.gpus]
     if not needs or any(n is None for _, n in needs):
-        return skipped(code, "a GPU's power connectors are unknown")
+        return skipped(code, "a GPU's power connectors are unknown or EPS (CPU 8-pin) cables: check the PSU's spare EPS cables")
     need8_total = sum(n[0] for _, n in needs)  # type: ignore[index]
     spare16 = have16 or 0
     for part, (_, n) in zip(facts.build.gpus, needs):

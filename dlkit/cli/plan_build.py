@@ -3,6 +3,7 @@ machine plus more GPUs) with doctor's power, lane, slot, cooling and RAM checks.
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import Optional
 
@@ -25,8 +26,17 @@ LIST_NAMES = {"gpus": "gpus", "gpu": "gpus", "cpus": "cpus", "cpu": "cpus", "psu
 
 
 def _positive(name: str, value: float | None, unit: str) -> None:
-    if value is not None and value <= 0:
+    if value is not None and (not math.isfinite(value) or value <= 0):
         _fail(f"{name} must be a positive number of {unit}, not {value:g}")
+
+
+def _check_power_limit(limit: float | None, gpu) -> None:
+    """A power limit the driver would refuse is a typo, not a what-if (NVIDIA's minimum limits
+    are roughly a third of board power or more; `nvidia-smi -q -d POWER`, "Min Power Limit")."""
+    if limit is None or gpu is None or not gpu.board_power_w:
+        return
+    if limit < 0.3 * gpu.board_power_w or limit > 1.5 * gpu.board_power_w:
+        _fail(f"--power-limit {limit:g} W is outside what a {gpu.name} ({gpu.board_power_w:g} W board power) accepts")
 
 
 def _circuit(value: str | None):
@@ -121,9 +131,12 @@ def _plan(budget, gpus, min_vram, workload, region, gpu, cpu, psu, psu_atx, powe
     if from_host or from_:
         if budget is not None:
             _fail("--budget recommends a new build; it cannot be combined with --from/--from-host")
+        if gpus != 1 and not gpu:
+            _fail("--gpus counts the GPUs to add: give --gpu NAME too")
+        add = lookup_gpu(gpu) if gpu else None
+        _check_power_limit(power_limit, add)
         host = LiveHost() if from_host else ReplayHost(load_input(from_))
         facts, _ = gather(host)
-        add = lookup_gpu(gpu) if gpu else None
         return plan_host(facts, declared, add, gpus if add else 0, power_limit, inputs, lookup_cpu(cpu) if cpu else None)
     if budget is not None:
         if gpu or cpu or psu or power_limit:
@@ -131,6 +144,8 @@ def _plan(budget, gpus, min_vram, workload, region, gpu, cpu, psu, psu_atx, powe
         return recommend(budget, gpus, workload, where, min_vram)
     if gpu is None:
         _fail("give --budget USD for a recommendation, --gpu NAME to check a build, or --from-host; see --help")
-    return check_build(lookup_gpu(gpu), gpus, lookup_cpu(cpu) if cpu else None, psu_w=psu, psu_atx=psu_atx,
+    model = lookup_gpu(gpu)
+    _check_power_limit(power_limit, model)
+    return check_build(model, gpus, lookup_cpu(cpu) if cpu else None, psu_w=psu, psu_atx=psu_atx,
                        power_limit_w=power_limit, slots=slots, ram_gib=ram, region=circuit_region or where,
                        circuit_w=circuit_w, inputs=inputs)

@@ -95,6 +95,8 @@ def render_plan(plan: Plan, console: Console, verbose: bool = False) -> None:
         console.print(_parts_table(plan))
     for note in plan.notes:
         console.print(Text(note, style="dim"))
+    if plan.parts and not plan.notes:
+        console.print(Text(f"not in the total: {', '.join(plan.not_priced)}", style="dim"))
     power = _power_lines(plan)
     if power:
         console.print(Text("power", style="bold underline"))
