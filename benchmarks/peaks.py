@@ -9,6 +9,8 @@ peak says how well the kernel used the clock it got (gpu-specs.md §3). No torch
 
 from __future__ import annotations
 
+import math
+
 from typing import Any
 
 # FLOPs per clock per SM by compute capability (gpu-specs.md §2). Tensor rates are FP16/BF16
@@ -81,6 +83,30 @@ def datasheet_tflops(model: Any, dtype: str) -> float | None:
         return 2 * model.bf16_tflops if ok and model.bf16_tflops else None
     return {"fp32": model.fp32_tflops, "tf32": model.tf32_tflops, "bf16": model.bf16_tflops,
             "fp16": model.fp16_tflops}.get(dtype)
+
+
+def catalog_rate(model: Any, dtype: str) -> int | None:
+    """FLOPs/clock/SM implied by the catalog: the datasheet peak over SMs × the rated boost clock,
+    where the clock itself comes from the FP32 peak (whose per-SM rate is fixed per arch). This
+    tells full-rate from half-rate tensor parts by the numbers, not by market segment (A10G and
+    L40 are data-centre parts at the GeForce rate; RTX PRO Blackwell is sm_120 at the pro rate).
+
+    >>> from types import SimpleNamespace as NS
+    >>> a10g = NS(cc="8.6", sms=80, fp32_tflops=35.0, tf32_tflops=35.0, bf16_tflops=70.0, fp16_tflops=70.0, segment="datacenter")
+    >>> catalog_rate(a10g, "bf16"), catalog_rate(a10g, "fp32")
+    (512, 256)
+    >>> h100 = NS(cc="9.0", sms=132, fp32_tflops=67, tf32_tflops=494.7, bf16_tflops=989.4, fp16_tflops=989.4, segment="datacenter")
+    >>> catalog_rate(h100, "bf16")
+    4096
+    """
+    fp32_rate = per_sm_rate(getattr(model, "cc", None), "fp32")
+    if model is None or not model.sms or not model.fp32_tflops or not fp32_rate:
+        return None
+    ds = datasheet_tflops(model, dtype)
+    if not ds:
+        return None
+    raw = ds / model.fp32_tflops * fp32_rate
+    return 2 ** round(math.log2(raw))
 
 
 def is_consumer(model: Any, name: str | None) -> bool:

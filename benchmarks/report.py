@@ -134,7 +134,9 @@ def finish(res: BenchResult, cpu: Any, model: Any, outcome: RunOutcome) -> None:
                 rate_dtype = short if r["kernel"] == "matmul" else ("tf32" if r.get("math") == "tf32" else short)
                 ds = P.datasheet_tflops(model, rate_dtype)
                 clk = _median(r.get("sm_clock_mhz") or []) or res.peaks["gpu"]["clock_mhz"]
-                cp = P.clock_peak_tflops(gpu.get("sms"), clk, P.per_sm_rate(gpu.get("cc"), rate_dtype, P.is_consumer(model, gpu.get("name"))))
+                rate = P.catalog_rate(model, rate_dtype) or P.per_sm_rate(
+                    gpu.get("cc"), rate_dtype, P.is_consumer(model, gpu.get("name")))
+                cp = P.clock_peak_tflops(gpu.get("sms"), clk, rate)
                 r["peak_datasheet_tflops"], r["peak_clock_tflops"] = ds, round(cp, 2) if cp else None
                 r["pct_of_datasheet"] = round(100 * r["tflops"] / ds, 1) if ds else None
                 r["pct_of_clock_peak"] = round(100 * r["tflops"] / cp, 1) if cp else None

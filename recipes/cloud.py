@@ -147,7 +147,8 @@ def compare(rows: list[PriceRow], *, gpu: str | None, count: float | None = None
     anomalies = [a for a in find_anomalies(rows) if wanted is None or a.gpu in wanted or a.gpu in relevant]
     query = {"gpu": gpu, "matched": sorted(wanted) if wanted is not None else None, "count": count, "hours": hours,
              "pricing": "spot" if spot else "on-demand", "region": region, "dtype": dtype, "historical": historical}
-    return CompareResult(query, tuple(offers), tuple(anomalies), catalog_age(rows, today), tuple(notes),
+    # The age of the prices shown, not of the whole catalog.
+    return CompareResult(query, tuple(offers), tuple(anomalies), catalog_age(priced, today), tuple(notes),
                          tuple(sources_read))
 
 
@@ -172,6 +173,8 @@ def bench_rates(doc: object, name: str) -> tuple[str, dict[str, float]]:
         if not isinstance(r, dict) or r.get("kernel") != "matmul" or r.get("device") != "cuda":
             continue
         d = _BENCH_DTYPES.get(str(r.get("dtype", "")).lower().replace("torch.", ""))
+        if d == "fp32" and r.get("math") == "tf32":  # dlkit.bench/1: TF32 is float32 with "math": "tf32"
+            d = "tf32"
         t = r.get("tflops")
         if d and isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0:
             best[d] = max(best.get(d, 0.0), float(t))

@@ -221,3 +221,11 @@ def test_user_rows_compare_beside_packaged_ones():
     res = compare(packaged_rows() + mine, gpu="4090", today=TODAY)
     assert keys(res) == [("Vast", "1x-RTX_4090-median"), ("lab", "box-4x4090")]
     assert [round(o.usd_per_gpu_h, 4) for o in res.offers] == [0.4, 0.2]
+
+
+def test_bench_rates_file_tf32_under_tf32_not_fp32():
+    from dlkit.recipes.cloud import bench_rates
+    doc = {"schema": "dlkit.bench/1", "environment": {"gpu": {"name": "NVIDIA A100-SXM4-80GB"}},
+           "results": [{"kernel": "matmul", "device": "cuda", "dtype": "float32", "math": "tf32", "tflops": 140.0},
+                       {"kernel": "matmul", "device": "cuda", "dtype": "float32", "math": "ieee", "tflops": 19.1}]}
+    assert bench_rates(doc, "b.json") == ("NVIDIA A100-SXM4-80GB", {"tf32": 140.0, "fp32": 19.1})
