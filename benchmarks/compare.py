@@ -53,7 +53,8 @@ def interval_of(result: dict[str, Any]) -> Interval | None:
     samples = result.get("samples")
     if isinstance(samples, list) and samples and all(isinstance(x, (int, float)) for x in samples):
         s = summarize(samples)
-        return interval(s.median_s, s.iqr_s, s.n)
+        # all-zero (or negative) samples are a broken file, not an infinitely fast kernel
+        return interval(s.median_s, s.iqr_s, s.n) if s.median_s > 0 else None
     med, iqr, n = result.get("median_s"), result.get("iqr_s"), result.get("n")
     if isinstance(med, (int, float)) and isinstance(iqr, (int, float)) and isinstance(n, int) and med > 0:
         return interval(float(med), float(iqr), n)
@@ -128,6 +129,7 @@ class Comparison:
     rows: tuple[Row, ...]
     only_old: tuple[str, ...]
     only_new: tuple[str, ...]
+    unreadable: tuple[str, ...] = ()  # cases whose timings could not be read on one side
 
     def counts(self) -> dict[str, int]:
         out = {v: 0 for v in ("FASTER", "SLOWER", "SAME", "UNCLEAR")}
@@ -137,7 +139,7 @@ class Comparison:
 
     def to_json(self) -> dict[str, Any]:
         return {"old": self.old_name, "counts": self.counts(), "only_old": list(self.only_old),
-                "only_new": list(self.only_new),
+                "only_new": list(self.only_new), "unreadable": list(self.unreadable),
                 "rows": [{"label": r.label, "verdict": r.verdict, "old_median_s": r.old_median_s,
                           "new_median_s": r.new_median_s, "speedup": round(r.ratio, 4),
                           "old_interval_s": list(r.old_interval), "new_interval_s": list(r.new_interval)}
@@ -162,15 +164,18 @@ def compare(old_results: Iterable[dict[str, Any]], new_results: Iterable[dict[st
     old = {result_key(r): r for r in old_results}
     new = {result_key(r): r for r in new_results}
     rows = []
+    unreadable: list[str] = []
     for key, n in new.items():
         o = old.get(key)
         if o is None:
             continue
         oi, ni = interval_of(o), interval_of(n)
         if oi is None or ni is None:
+            # unreadable timings on either side: report the case as not compared
+            unreadable.append(label(n))
             continue
         rows.append(Row(label(n), verdict(oi, ni, tolerance), oi.median_s, ni.median_s,
                         oi.median_s / ni.median_s if ni.median_s > 0 else math.inf,
                         (oi.low_s, oi.high_s), (ni.low_s, ni.high_s)))
     return Comparison(old_name, tuple(rows), tuple(label(old[k]) for k in old if k not in new),
-                      tuple(label(new[k]) for k in new if k not in old))
+                      tuple(label(new[k]) for k in new if k not in old), tuple(unreadable))

@@ -222,7 +222,16 @@ def time_cuda(fn: Callable[[], Any], torch: Any, rule: StopRule, *, flush_bytes:
             ends[-1].synchronize()
             return [s.elapsed_time(e) / 1e3 for s, e in zip(starts, ends)], queued
 
-        # Cycles per second of the sleep kernel (it spins on the SM clock).
+        est, queued3 = timed(3, 0)
+        per_call = max(min(est), 1e-7)
+        t_end = now() + warmup_s
+        while now() < t_end:
+            got, _ = timed(1, 0)
+            per_call = max(min(per_call, got[0]), 1e-7)
+        batch = max(1, min(max_batch, int(target_batch_s / per_call)))
+        queue_s = queued3 / 3  # host time to queue one call, from the 3-call batch
+        # Cycles per second of the sleep kernel (it spins on the SM clock): measured after the
+        # warm-up, at the clock the samples will run at, not at the idle clock.
         cycles_per_s = 1.5e9
         if hide_launch:
             a, b = cuda.Event(enable_timing=True), cuda.Event(enable_timing=True)
@@ -233,14 +242,6 @@ def time_cuda(fn: Callable[[], Any], torch: Any, rule: StopRule, *, flush_bytes:
             ms = a.elapsed_time(b)
             if ms > 0:
                 cycles_per_s = 1_000_000 / (ms / 1e3)
-        est, queued3 = timed(3, 0)
-        per_call = max(min(est), 1e-7)
-        t_end = now() + warmup_s
-        while now() < t_end:
-            got, _ = timed(1, 0)
-            per_call = max(min(per_call, got[0]), 1e-7)
-        batch = max(1, min(max_batch, int(target_batch_s / per_call)))
-        queue_s = queued3 / 3  # host time to queue one call, from the 3-call batch
 
         def take(k: int) -> list[float]:
             nonlocal queue_s

@@ -57,3 +57,10 @@ def test_old_file_must_be_a_bench_result():
     with pytest.raises(CompareInputError, match="no results list"):
         check_document({"schema": "dlkit.bench/1"}, "x.json")
     assert check_document({"schema": "dlkit.bench/1", "results": [1, {"kernel": "mlp"}]}, "x") == [{"kernel": "mlp"}]
+
+
+def test_all_zero_old_samples_are_unreadable_not_slower():
+    from dlkit.benchmarks.compare import compare
+    base = {"kernel": "matmul", "device": "cpu", "dtype": "float32", "shape": [64, 64, 64], "threads": 2}
+    cmp = compare([dict(base, samples=[0.0, 0.0, 0.0])], [dict(base, samples=[1e-3, 1.01e-3, 0.99e-3])], "old.json")
+    assert cmp.rows == () and len(cmp.unreadable) == 1 and cmp.to_json()["unreadable"] == list(cmp.unreadable)

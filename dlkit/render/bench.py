@@ -131,4 +131,5 @@ def render_comparison(cmp: Any, console: Console) -> None:
     c = cmp.counts()
     console.print(", ".join(f"{k} {v}" for k, v in c.items())
                   + (f"; only in the old run: {len(cmp.only_old)}" if cmp.only_old else "")
-                  + (f"; only in this run: {len(cmp.only_new)}" if cmp.only_new else ""))
+                  + (f"; only in this run: {len(cmp.only_new)}" if cmp.only_new else "")
+                  + (f"; timings unreadable: {', '.join(cmp.unreadable)}" if cmp.unreadable else ""))
