@@ -171,13 +171,23 @@ def breakeven(*, build_price: float, build_watts: float, electricity: float, uti
                            utilization, years, hours, days, series, _verdict(tmp), tuple(notes))
 
 
+def percent(fraction: float) -> str:
+    """A utilization for people: whole percent, or two significant digits below 1 %.
+
+    >>> percent(0.15), percent(0.0001)
+    ('15%', '0.01%')
+    """
+    return f"{fraction:.0%}" if fraction >= 0.01 else f"{fraction * 100:.2g}%"
+
+
 def _verdict(r: BreakevenResult) -> str:
     if r.breakeven_hours is None:
         return (f"never: the cloud at {r.cloud_usd_per_h_effective:.4f} USD/h (effective) costs no more than the "
                 f"build's electricity at {r.own_usd_per_h:.4f} USD/h; rent")
     days = r.breakeven_days
+    span = f"about {days / 365.25:.1f} years" if days > 730 else f"about {days / 30.44:.1f} months"
     text = (f"the build pays for itself after {r.breakeven_hours:,.0f} hours of use, {days:,.0f} days "
-            f"(about {days / 30.44:.1f} months) at {r.utilization:.0%} utilization")
+            f"({span}) at {percent(r.utilization)} utilization")
     if days > r.years * 365.25:
         return text + f"; that is past the {r.years:g}-year horizon (--years): at this utilization, rent"
     return text + "; for less use than that, rent; for more, build"

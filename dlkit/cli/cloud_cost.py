@@ -132,7 +132,8 @@ def compare(
         render.render_compare_console(res, Console())
 
 
-def _cloud_side(rows: list[PriceRow], vs: str, region: Optional[str], spot: bool) -> Cloud:
+def _cloud_side(rows: list[PriceRow], vs: str, region: Optional[str], spot: bool) -> tuple[Cloud, float]:
+    """The --vs instance's price, and its GPU count."""
     vms, _ = join_components(rows)
     found = [r for r in vms if r.instance.lower() == vs.strip().lower()]
     if not found:
@@ -155,7 +156,8 @@ def _cloud_side(rows: list[PriceRow], vs: str, region: Optional[str], spot: bool
     pricing = "spot" if spot else "on-demand"
     label = f"{r.provider} {r.instance} ({', '.join(filter(None, (r.region, pricing, 'historical' if r.historical else '')))}" \
             f": {r.price(spot):g} USD/h, as of {(r.as_of or 'undated')[:4 if r.historical else 10]})"
-    return Cloud(label, r.price(spot), r.provider, r.instance, r.region, pricing, r.as_of, r.source, r.historical)
+    return Cloud(label, r.price(spot), r.provider, r.instance, r.region, pricing, r.as_of, r.source, r.historical), \
+        r.gpu_count
 
 
 def _from_host() -> tuple[float, str]:
@@ -281,8 +283,11 @@ def breakeven(
     try:
         if vs is not None:
             rows, _ = _rows(catalog, skypilot, no_skypilot, catalog_date)
-            cloud = _cloud_side(rows, vs, region, spot)
+            cloud, n_gpus = _cloud_side(rows, vs, region, spot)
             origins["--vs"] = "catalog"
+            if n_gpus > 1:
+                notes.append(f"{vs} has {n_gpus:g} GPUs and is compared with your whole build; for a build with fewer "
+                             f"GPUs use --vs-price (per GPU: {cloud.price_usd_per_h / n_gpus:.4g} USD/h) × your GPU count")
             old = (day - dt.date.fromisoformat(cloud.as_of)).days if cloud.as_of else None
             if cloud.historical:
                 notes.append(f"{vs} is a historical price (as of {cloud.as_of[:4]}), not one on offer today")

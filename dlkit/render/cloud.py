@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from dlkit.recipes.breakeven import BreakevenResult, Point
+from dlkit.recipes.breakeven import BreakevenResult, Point, percent
 from dlkit.recipes.cloud import CompareResult, Offer
 
 SCHEMA = "dlkit.cloud-cost/1"
@@ -274,7 +274,7 @@ def _headline(res: BreakevenResult) -> str:
     if res.breakeven_hours is None:
         return "Break-even: never"
     return (f"Break-even: {res.breakeven_hours:,.2f} hours of use = {res.breakeven_days:,.2f} days "
-            f"at {res.utilization:.0%} utilization")
+            f"at {percent(res.utilization)} utilization")
 
 
 def render_breakeven_console(res: BreakevenResult, console: Console) -> None:
@@ -288,7 +288,8 @@ def render_breakeven_console(res: BreakevenResult, console: Console) -> None:
     for line in _mechanics(res):
         console.print(Text(line, style="dim"))
     console.print(Text(_headline(res), style="bold green" if res.breakeven_hours is not None else "bold yellow"))
-    m = Table(title="cumulative cost, USD (own build = price − resale + electricity)", title_justify="left",
+    m = Table(title="cumulative cost, USD (own build = price − resale, credited from day one, + electricity)",
+              title_justify="left",
               box=box.SIMPLE_HEAD)
     for col, just in (("after", "left"), ("hours used", "right"), ("own build USD", "right"), ("cloud USD", "right"),
                       ("cheaper", "left")):
