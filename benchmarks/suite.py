@@ -104,12 +104,12 @@ def _dtypes(opts: Options, device: str, default: tuple[str, ...]) -> tuple[str, 
 def _cpu_triad_elements(m: Machine, quick: bool, notes: list[str]) -> int:
     want = 4 * (m.llc_bytes or 32 * MiB)  # each array ≥ 4× the LLCs (STREAM rule)
     cap = (64 if quick else 512) * MiB
-    if m.ram_available_mib:
-        cap = min(cap, m.ram_available_mib * MiB // 12)  # 3 arrays ≤ a quarter of free RAM
+    why = "--quick" if quick else "the 512 MiB per-array limit"
+    if m.ram_available_mib and m.ram_available_mib * MiB // 12 < cap:
+        cap, why = m.ram_available_mib * MiB // 12, "free RAM"  # 3 arrays ≤ a quarter of free RAM
     if want > cap:
         notes.append(f"cpu triad: arrays of {cap // MiB} MiB, below 4× the reported last-level cache "
-                     f"({(m.llc_bytes or 0) // MiB} MiB; a VM often reports the host's L3), capped by "
-                     f"{'--quick' if quick else 'free RAM'}")
+                     f"({(m.llc_bytes or 0) // MiB} MiB; a VM often reports the host's L3), capped by {why}")
         want = cap
     return max(want // 4, 1 << 20)
 
