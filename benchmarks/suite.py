@@ -126,6 +126,12 @@ def plan(opts: Options, m: Machine) -> Plan:
                 p.skipped.append(f"matmul cpu {d}: {g.note}")
                 continue
             for n in sizes:
+                need = 3 * n * n * (2 if d in ("bf16", "fp16") else 4)  # A, B and C
+                if m.ram_available_mib and need > m.ram_available_mib * MiB // 2:
+                    # Never let a benchmark wake the OOM killer: half of the free RAM at most.
+                    p.skipped.append(f"matmul cpu {d} {n}×{n}×{n}: needs {need / 2**30:.1f} GiB, more than half of "
+                                     f"the {m.ram_available_mib / 1024:.1f} GiB free")
+                    continue
                 p.cases.append(Case("matmul", "cpu", d, (n, n, n), budget_s=(3 if q else 4) * s, note=g.note))
         conv_shapes = ([K.CONV_SHAPES["resnet50.layer3.3x3"].with_batch(8)] if q else
                        [K.CONV_SHAPES[n].with_batch(32) for n in ("resnet50.conv1", "resnet50.layer1.3x3",
@@ -194,8 +200,11 @@ def plan(opts: Options, m: Machine) -> Plan:
 # --------------------------------------------------------------------------- OOM back-off
 
 def is_oom(exc: BaseException) -> bool:
-    """torch.cuda.OutOfMemoryError, or the RuntimeError older torch raised ("CUDA out of memory")."""
-    return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
+    """torch.cuda.OutOfMemoryError, the RuntimeError older torch raised ("CUDA out of memory"),
+    or the CPU allocator's "DefaultCPUAllocator: can't allocate memory"."""
+    text = str(exc).lower()
+    return (type(exc).__name__ == "OutOfMemoryError" or "out of memory" in text
+            or "can't allocate memory" in text)
 
 
 def shrink(case: Case) -> Case | None:

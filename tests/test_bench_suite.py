@@ -221,3 +221,17 @@ def test_cuda_quick_matmul_runs_with_events():
     mm = [r for r in res.results if r["kernel"] == "matmul"]
     assert mm and all(r["tflops"] > 0 and r["device"] == "cuda" for r in mm)
     assert res.environment["gpu"]["sms"] > 0
+
+
+def test_cpu_matmul_never_plans_more_than_half_the_free_ram():
+    import dataclasses
+    from dlkit.benchmarks import suite
+    base = next(v for v in vars(suite).values() if isinstance(v, type) and v.__name__ == "Machine")
+    fields = {f.name: None for f in dataclasses.fields(base)}
+    fields.update(cuda=False, cpu_isa=(), ram_available_mib=1024)
+    m = base(**{k: v for k, v in fields.items() if k in {f.name for f in dataclasses.fields(base)}})
+    opts = suite.Options(devices=("cpu",), sizes=(8192, 256), dtypes=("fp32",))
+    p = suite.plan(opts, m)
+    assert [c.shape for c in p.cases if c.kernel == "matmul"] == [(256, 256, 256)]
+    assert any("8192×8192×8192: needs 0.8 GiB, more than half of the 1.0 GiB free" in s for s in p.skipped)
+    assert suite.is_oom(RuntimeError("[enforce fail at alloc_cpu.cpp:118] DefaultCPUAllocator: can't allocate memory"))
