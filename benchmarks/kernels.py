@@ -22,7 +22,7 @@ DTYPE_ALIASES = {
 }
 # short name -> (torch dtype name, math mode)
 TORCH_NAMES = {"fp32": ("float32", "ieee"), "tf32": ("float32", "tf32"), "fp16": ("float16", None),
-               "bf16": ("bfloat16", None), "fp8": ("float8_e4m3fn", None)}
+               "bf16": ("bfloat16", None), "fp8": ("float8_e4m3fn", "no-fast-accum")}
 ALL_DTYPES = ("fp32", "tf32", "fp16", "bf16", "fp8")
 
 
@@ -219,14 +219,15 @@ def torch_dtype(torch: Any, short: str) -> Any:
 def build_matmul(torch: Any, device: str, dtype: str, m: int, n: int, k: int) -> Built:
     if dtype == "fp8":
         # fp8 matmul is torch._scaled_mm: A row-major, B column-major, per-tensor scales,
-        # bf16 output (as mamf-finder does).
+        # bf16 output (as mamf-finder does). Fast accumulation is off, and said in the result's
+        # "math" ("no-fast-accum"): Hopper's fp8 speed depends on it, so a number must say which.
         f8 = torch.float8_e4m3fn
         a = torch.randn(m, k, device=device).to(f8)
         b = torch.randn(n, k, device=device).to(f8).t()
         one = torch.tensor(1.0, device=device)
 
         def fn() -> Any:
-            return torch._scaled_mm(a, b, scale_a=one, scale_b=one, out_dtype=torch.bfloat16)
+            return torch._scaled_mm(a, b, scale_a=one, scale_b=one, out_dtype=torch.bfloat16, use_fast_accum=False)
         return Built(fn, matmul_flop(m, n, k))
     dt = torch_dtype(torch, dtype)
     a = torch.randn(m, k, device=device, dtype=dt)
