@@ -846,3 +846,31 @@ def test_a_probe_running_a_failing_command(monkeypatch, tmp_path, behaviour, sta
     assert not [f for f in report.findings if f.severity == Severity.CRASHED]
     if status == "ok":
         assert seen[0].stdout == "\ufffd\ufffd not xml"
+
+
+# ------------------------------------------------------------------ odd facts reach the checks
+
+
+def _odd_facts():
+    from dlkit.facts import BuildFacts, CpuFacts, CudaFacts, CudaToolkit, GpuFacts, GpuPart, MemoryFacts, PythonFacts, RunFacts, TorchFacts, Facts
+    gpu = GpuFacts(pci_bus_id=None, vendor=None, name=None, compute_capability="N/A", power_limit_w=0.0,
+                   memory_total_mib=0, pcie_width_max=0)
+    return Facts(run=RunFacts(None, "t"), cpu=CpuFacts(model="N/A", logical_cores=0, physical_cores=0),
+                 memory=MemoryFacts(total_mib=0), gpus=(gpu, gpu), other_gpus=(gpu,),
+                 cuda=CudaFacts(toolkits=(CudaToolkit(version="N/A", on_path=True),)),
+                 python=PythonFacts(torch=TorchFacts(version="?", cuda="N/A", cudnn_version=0)),
+                 build=BuildFacts(psu_w=0, circuit_continuous_w=0, board_slots=0, cpu_tdp_w=0, cpu_lanes_usable=0,
+                                  gpus=(GpuPart(),)))
+
+
+def test_odd_facts_never_crash_a_check():
+    """"N/A" versions, zeros, None vendors: every check returns a finding, none crashes."""
+    from dlkit.checks import REGISTRY
+    findings = engine.run_checks(_odd_facts(), sorted(REGISTRY))
+    crashed = [(f.code, f.detail) for f in findings if f.severity == Severity.CRASHED]
+    assert crashed == []
+    sev = {f.code: f.severity for f in findings}
+    # a zero PSU, circuit, slot count, thread count or RAM is "unknown", not a verdict
+    for code in ("power.budget-exceeded", "power.circuit-exceeded", "build.slots-insufficient",
+                 "cpu.cores-per-gpu", "memory.ram-below-vram", "cuda.toolkit-mismatch"):
+        assert sev[code] == Severity.SKIPPED, code

@@ -1,44 +1,12 @@
 """Versioned catalogs (data files under ``data/``, every row with ``source`` and ``as_of``)
-and the pure functions that query them. Nothing here touches the machine."""
+and the pure functions that query them. Nothing here touches the machine.
 
-from dlkit.catalog.compat import (
-    TABLES,
-    XidInfo,
-    arch_list_for_torch,
-    arch_supported,
-    cc_for_gpu_name,
-    cc_range_for_cuda,
-    cc_supported_by_cuda,
-    cudnn_compatible,
-    driver_supports_cuda,
-    family_min_driver,
-    gcc_max_for_cuda,
-    gpu_cc_match,
-    max_cuda_for_driver,
-    min_driver_for_cuda,
-    oldest_cc_in_current_wheels,
-    rows,
-    vtuple,
-    xid_info,
-)
+The package re-exports the compatibility API (``compat.__all__``, listed once there); the
+hardware and cloud catalogs are imported from their modules (``dlkit.catalog.hardware``,
+``dlkit.catalog.cloud``).
+"""
 
-__all__ = [
-    "TABLES",
-    "XidInfo",
-    "arch_list_for_torch",
-    "arch_supported",
-    "cc_for_gpu_name",
-    "cc_range_for_cuda",
-    "cc_supported_by_cuda",
-    "cudnn_compatible",
-    "driver_supports_cuda",
-    "family_min_driver",
-    "gcc_max_for_cuda",
-    "gpu_cc_match",
-    "max_cuda_for_driver",
-    "min_driver_for_cuda",
-    "oldest_cc_in_current_wheels",
-    "rows",
-    "vtuple",
-    "xid_info",
-]
+from dlkit.catalog import compat
+from dlkit.catalog.compat import *  # noqa: F401,F403  (the names in compat.__all__)
+
+__all__ = list(compat.__all__)

@@ -16,13 +16,13 @@ def slots_insufficient(facts: Facts) -> Finding:
     slots = facts.build.board_slots
     if not facts.gpus:
         return skipped(code, "no GPU")
-    if slots is None:
+    if not slots:  # None, or a 0 that can only mean "unknown"
         return skipped(code, "the board's slot count is not known (doctor cannot see it; plan-build --slots N)")
     parts = facts.build.gpus
     widths = [(parts[i].slot_width if i < len(parts) and parts[i].slot_width else DEFAULT_SLOT_WIDTH)
               for i in range(len(facts.gpus))]
     need = slots_needed(widths)
-    evidence = tuple(f"{gpu_label(facts, i)}: {w:g} slots" for i, w in enumerate(widths)) + (
+    evidence = tuple(f"{gpu_label(facts.gpus[i], i)}: {w:g} slots" for i, w in enumerate(widths)) + (
         f"board: {slots} expansion slots; back to back from the top slot the last card plugs into slot {need}",)
     if need > slots:
         n = len(widths)
@@ -51,7 +51,7 @@ def cooling(facts: Facts) -> Finding:
             "Passive cards have no fan: they rely on a server chassis pushing air through them and overheat "
             "in a desktop case within minutes of load.",
             "# a server chassis certified for the card, a fan shroud kit, or an actively cooled workstation card",
-            tuple(f"{gpu_label(facts, i)}: passive cooler" for i in passive))
+            tuple(f"{gpu_label(facts.gpus[i], i)}: passive cooler" for i in passive))
     if n < 3:
         return ok(code, f"{n} GPU(s): air cooling is fine with a gap between cards")
     coolers = [p.cooler for p in facts.build.gpus]
@@ -60,7 +60,7 @@ def cooling(facts: Facts) -> Finding:
     open_air = [i for i, c in enumerate(coolers) if c in ("axial", "flow-through")]
     # A probed card is matched by name; its maker's cooler may differ from the reference design.
     design = "reference-design " if facts.build.origin == "probed" else ""
-    evidence = tuple(f"{gpu_label(facts, i)}: {design}{c} cooler" for i, c in enumerate(coolers))
+    evidence = tuple(f"{gpu_label(facts.gpus[i], i)}: {design}{c} cooler" for i, c in enumerate(coolers))
     if open_air:
         return Finding(
             code, Severity.WARNING,
@@ -80,8 +80,8 @@ def cores_per_gpu(facts: Facts) -> Finding:
     if n == 0:
         return skipped(code, "no NVIDIA GPU")
     threads, cores = facts.cpu.logical_cores, facts.cpu.physical_cores
-    if threads is None:
-        return skipped(code, "CPU thread count unknown")
+    if not threads:
+        return skipped(code, "unknown, because the CPU thread count was not probed")
     evidence = (f"CPU: {facts.cpu.model or 'model unknown'}, {cores or '?'} cores / {threads} threads",
                 f"GPUs: {n}")
     if threads / n < 2:

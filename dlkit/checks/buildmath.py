@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from dlkit.facts import Facts
+from dlkit.facts import Facts, GpuFacts
 
 OTHER_W = 100.0  # board, drives, fans, RAM: Dettmers' "+100 W"
 PSU_MARGIN = 1.1
@@ -100,10 +100,12 @@ class PowerBudget:
         return tuple(lines)
 
 
-def gpu_label(facts: Facts, i: int) -> str:
-    """"0000:01:00.0 NVIDIA GeForce RTX 3090" for a probed GPU, "GPU 2 GeForce RTX 3090" for a planned one."""
-    g = facts.gpus[i]
-    return f"{g.pci_bus_id or f'GPU {i + 1}'} {g.name or 'GPU'}"
+def gpu_label(g: GpuFacts, i: int | None = None) -> str:
+    """How every check names a GPU: "0000:01:00.0 NVIDIA GeForce RTX 3090" when probed,
+    "GPU 2 GeForce RTX 3090" when planned (``i``: its place in the list), the vendor when
+    there is no name."""
+    where = g.pci_bus_id or (f"GPU {i + 1}" if i is not None else "?")
+    return f"{where} {g.name or ((g.vendor or '').upper() + ' GPU').strip()}"
 
 
 def power_budget(facts: Facts) -> PowerBudget | str:
@@ -121,8 +123,8 @@ def power_budget(facts: Facts) -> PowerBudget | str:
         elif g.power_default_limit_w:
             watts, basis = g.power_default_limit_w, "default power limit"
         else:
-            return f"the power of {gpu_label(facts, i)} is unknown (not reported, and not in the catalog)"
-        rows.append(GpuPower(gpu_label(facts, i), watts, basis, part.spike_factor if part else None))
+            return f"the power of {gpu_label(facts.gpus[i], i)} is unknown (not reported, and not in the catalog)"
+        rows.append(GpuPower(gpu_label(facts.gpus[i], i), watts, basis, part.spike_factor if part else None))
     if facts.build.cpu_tdp_w is None:
         why = facts.build.unknown.get("cpu") or f"CPU {facts.cpu.model or '(model unknown)'} is not in the CPU catalog"
         return f"the CPU's TDP is unknown: {why}"

@@ -12,8 +12,9 @@ from dlkit.report import Finding, Severity
 
 
 def gpu_cc(g: GpuFacts) -> tuple[str | None, str]:
-    """The GPU's compute capability and where it came from."""
-    if g.compute_capability:
+    """The GPU's compute capability and where it came from; a reported value that is not a
+    version ("N/A") counts as unreported, so every caller can compare it with vtuple."""
+    if g.compute_capability and compat.vtuple(g.compute_capability):
         return g.compute_capability, g.source or "driver"
     cc = compat.cc_for_gpu_name(g.name) if g.name else None
     return cc, "by name (catalog)"
@@ -133,12 +134,15 @@ def toolkit_mismatch(facts: Facts) -> Finding:
         return skipped(code, "no nvcc on PATH")
     if t is None or not t.cuda:
         return skipped(code, "no CUDA build of torch to compare with")
-    if compat.vtuple(nvcc.version)[:1] != compat.vtuple(t.cuda)[:1]:
+    have, want = compat.vtuple(nvcc.version), compat.vtuple(t.cuda)
+    if have is None or want is None:
+        return skipped(code, f"unknown, because a CUDA version does not parse (nvcc {nvcc.version!r}, torch {t.cuda!r})")
+    if have[:1] != want[:1]:
         return Finding(code, Severity.WARNING, f"nvcc is CUDA {nvcc.version} but torch is built with CUDA {t.cuda}",
                        "Building CUDA extensions (pip install of packages with CUDA code, torch.utils.cpp_extension) "
                        "fails when the toolkit's major version differs from torch's: \"The detected CUDA version "
                        "mismatches the version that was used to compile PyTorch\".",
-                       f"# install the CUDA {t.cuda.split('.')[0]}.x toolkit and point CUDA_HOME at it, e.g.\n"
+                       f"# install the CUDA {want[0]}.x toolkit and point CUDA_HOME at it, e.g.\n"
                        f"export CUDA_HOME=/usr/local/cuda-{t.cuda}\nexport PATH=$CUDA_HOME/bin:$PATH",
                        (f"nvcc: CUDA {nvcc.full_version or nvcc.version} ({nvcc.source})", f"torch {t.version}: CUDA {t.cuda}"))
     return ok(code, f"nvcc (CUDA {nvcc.version}) and torch (CUDA {t.cuda}) share a major version")
@@ -159,7 +163,8 @@ def cudnn_mismatch(facts: Facts) -> Finding:
                        "# remove stray cuDNN directories from LD_LIBRARY_PATH, then reinstall: pip install --force-reinstall torch",
                        (text.strip().splitlines()[0],) + tuple(t.libraries))
     # the cuDNN wheel of torch's own CUDA major (TensorFlow may bring another one)
-    wheel = facts.python.packages.get(f"nvidia-cudnn-cu{t.cuda.split('.')[0]}")
+    major = compat.vtuple(t.cuda)
+    wheel = facts.python.packages.get(f"nvidia-cudnn-cu{major[0]}") if major else None
     if wheel and t.cudnn_version:
         runtime = f"{t.cudnn_version // 10000}.{t.cudnn_version // 100 % 100}" if t.cudnn_version >= 10000 else \
             f"{t.cudnn_version // 1000}.{t.cudnn_version // 100 % 10}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from dlkit.catalog import compat
+from dlkit.checks.buildmath import gpu_label
 from dlkit.checks.registry import check, ok, skipped
 from dlkit.facts import Facts, GpuFacts
 from dlkit.probes.kernlog import message_boot
@@ -16,10 +17,6 @@ from dlkit.report import Finding, Severity
 SLOWDOWN = ("hw_slowdown", "hw_thermal_slowdown", "hw_power_brake_slowdown", "sw_thermal_slowdown")
 DATACENTER = re.compile(r"\b(Tesla|A100|A800|H100|H800|H200|GH200|B100|B200|GB200|A10G?|A16|A2|A30|A40|"
                         r"L4|L20|L40S?|T4|V100|P100|P40|P4|K80|M60)\b")
-
-
-def _label(g: GpuFacts) -> str:
-    return f"{g.pci_bus_id or '?'} {g.name or 'GPU'}"
 
 
 @check("gpu.power-capped", "a GPU's enforced power limit is below its default")
@@ -35,7 +32,7 @@ def power_capped(facts: Facts) -> Finding:
                        "and trains slower. That can be deliberate (quieter, cooler, a small PSU).",
                        "nvidia-smi -q -d POWER          # see the limits\n"
                        + "\n".join(f"sudo nvidia-smi -i {g.pci_bus_id} -pl {g.power_default_limit_w:g}   # restore the default" for g in capped),
-                       tuple(f"{_label(g)}: enforced {g.power_limit_w:g} W, default {g.power_default_limit_w:g} W" for g in capped))
+                       tuple(f"{gpu_label(g)}: enforced {g.power_limit_w:g} W, default {g.power_default_limit_w:g} W" for g in capped))
     return ok(code, "every GPU runs at its default power limit or above")
 
 
@@ -53,7 +50,7 @@ def throttled(facts: Facts) -> Finding:
             active.append(f"sw_power_cap at {g.power_draw_w:g} of {g.power_limit_w:g} W")
         if active:
             temp = f", {g.temperature_c:g} C" if g.temperature_c is not None else ""
-            hits.append(f"{_label(g)}: {', '.join(active)}{temp}")
+            hits.append(f"{gpu_label(g)}: {', '.join(active)}{temp}")
     if hits:
         return Finding(code, Severity.WARNING, "GPU clocks are being held down",
                        "The GPU is slowing itself: thermal slowdown means cooling is short (airflow, fan "
@@ -87,7 +84,7 @@ def ecc_errors(facts: Facts) -> Finding:
         elif g.retired_pages:
             bad.append(f"{g.retired_pages} retired pages (memory already taken out of use)")
             severity = max(severity, Severity.WARNING, key=lambda s: s.rank)
-        rows += [f"{_label(g)}: {b}" for b in bad]
+        rows += [f"{gpu_label(g)}: {b}" for b in bad]
     if not rows and not any(g.ecc_mode is not None or g.retired_pages is not None
                             or g.remapped_rows_pending is not None for g in facts.gpus):
         return skipped(code, "no GPU reports ECC, page retirement or row remapping")
@@ -156,7 +153,7 @@ def persistence_off(facts: Facts) -> Finding:
                        "Without persistence mode the driver tears the GPU down when the last process exits, so each "
                        "job pays a second or more of initialisation; NVIDIA recommends the persistence daemon.",
                        "sudo systemctl enable --now nvidia-persistenced   # or: sudo nvidia-smi -pm 1",
-                       tuple(f"{_label(g)}: persistence mode disabled" for g in off))
+                       tuple(f"{gpu_label(g)}: persistence mode disabled" for g in off))
     if not dc:
         return skipped(code, "no datacenter GPU")
     return ok(code, "persistence mode is on")
@@ -174,5 +171,5 @@ def mig_no_instances(facts: Facts) -> Finding:
                        "With MIG enabled, CUDA sees only MIG devices; with none created, the GPU is unusable.",
                        "sudo nvidia-smi mig -lgip     # profiles\nsudo nvidia-smi mig -cgi 1g.10gb -C   # create an instance\n"
                        "# or turn MIG off: sudo nvidia-smi -mig 0 && sudo reboot",
-                       tuple(f"{_label(g)}: MIG enabled, 0 instances" for g in empty))
+                       tuple(f"{gpu_label(g)}: MIG enabled, 0 instances" for g in empty))
     return ok(code, "every MIG GPU has instances")

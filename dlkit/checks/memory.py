@@ -12,7 +12,7 @@ def ram_below_vram(facts: Facts) -> Finding:
     code = "memory.ram-below-vram"
     ram = facts.memory.total_mib
     sized = [g for g in facts.gpus + facts.other_gpus if g.memory_total_mib]
-    if ram is None:
+    if not ram:
         return skipped(code, f"RAM unknown: {facts.memory.unknown.get('total_mib', 'not probed')}")
     if not sized:
         return skipped(code, "no GPU whose memory size is known")
@@ -38,7 +38,7 @@ def ram_below_total_vram(facts: Facts) -> Finding:
     code = "memory.ram-below-total-vram"
     ram = facts.memory.total_mib
     sized = [g for g in facts.gpus + facts.other_gpus if g.memory_total_mib]
-    if ram is None or len(sized) < 2:
+    if not ram or len(sized) < 2:
         return skipped(code, "needs the RAM size and two or more GPUs of known memory")
     total = sum(g.memory_total_mib or 0 for g in sized)
     evidence = (f"RAM: {ram} MiB", f"GPU memory, {len(sized)} GPUs: {total} MiB")

@@ -15,10 +15,6 @@ sudo lspci -vv -s {bdf} | grep -E 'LnkCap|LnkSta'
 # and check the BIOS for bifurcation (x8/x8) and M.2 slots that share the GPU's lanes"""
 
 
-def _label(gpu: GpuFacts) -> str:
-    return f"{gpu.pci_bus_id} {gpu.name or gpu.vendor.upper() + ' GPU'}"
-
-
 def _link(gpu: GpuFacts) -> str:
     def gen(v):
         return f"Gen{v}" if v else "Gen?"
@@ -39,7 +35,7 @@ def link_degraded(facts: Facts) -> Finding:
     narrow = [g for g in gpus if g.pcie_width_current and g.pcie_width_max and g.pcie_width_current < g.pcie_width_max]
     slow = [g for g in gpus if g not in narrow and g.pcie_gen_current and g.pcie_gen_max
             and g.pcie_gen_current < g.pcie_gen_max]
-    evidence = [f"{_label(g)}: {_link(g)} ({g.pcie_source or 'source unknown'})" for g in narrow + slow]
+    evidence = [f"{gpu_label(g)}: {_link(g)} ({g.pcie_source or 'source unknown'})" for g in narrow + slow]
     first = (narrow + slow)[0].pci_bus_id if narrow + slow else ""
     if narrow:
         names = ", ".join(g.pci_bus_id or "?" for g in narrow)
@@ -58,7 +54,7 @@ def link_degraded(facts: Facts) -> Finding:
             "stays low while the GPU is busy.",
             LINK_FIX.format(bdf=first), tuple(evidence))
     return ok(code, "every GPU's PCIe link runs at its full width and generation",
-              evidence=[f"{_label(g)}: {_link(g)}" for g in gpus])
+              evidence=[f"{gpu_label(g)}: {_link(g)}" for g in gpus])
 
 
 @check("pcie.lanes-oversubscribed", "the GPUs want more PCIe lanes than the CPU provides")
@@ -78,7 +74,7 @@ def lanes_oversubscribed(facts: Facts) -> Finding:
     want = sum(wants)
     cpu = facts.build.cpu_catalog_name or facts.cpu.model or "the CPU"
     # A probed GPU also shows the width it negotiated: the split the board actually made.
-    evidence = tuple(f"{gpu_label(facts, i)}: x{w}" + (f" (links at x{g.pcie_width_current} now)" if g.pcie_width_current else "")
+    evidence = tuple(f"{gpu_label(facts.gpus[i], i)}: x{w}" + (f" (links at x{g.pcie_width_current} now)" if g.pcie_width_current else "")
                      for i, (w, g) in enumerate(zip(wants, facts.gpus))) + (
         f"{cpu}: {lanes} usable PCIe lanes" + (f" ({sockets} sockets)" if sockets > 1 else ""),)
     if want > lanes:

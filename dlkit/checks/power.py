@@ -67,7 +67,7 @@ def budget_exceeded(facts: Facts) -> Finding:
     if isinstance(b, str):
         return skipped(code, f"power budget unknown: {b}")
     psu = facts.build.psu_w
-    if psu is None:
+    if not psu:  # None, or a 0 that can only mean "unknown"
         return skipped(code, f"no PSU declared; this machine needs at least {watts(b.psu_min_w)} "
                              f"(recommended {b.psu_recommended_w} W). To check yours: {DECLARE_PSU}")
     evidence = b.evidence() + (f"PSU: {watts(psu)}",)
@@ -97,7 +97,7 @@ def transient_risk(facts: Facts) -> Finding:
     if not spiky:
         return ok(code, "no GPU here is known for large millisecond power spikes")
     psu = facts.build.psu_w
-    if psu is None:
+    if not psu:  # None, or a 0 that can only mean "unknown"
         return skipped(code, f"no PSU declared. To check: {DECLARE_PSU}")
     atx = facts.build.psu_atx
     assumed = atx is None
@@ -133,7 +133,7 @@ def circuit_exceeded(facts: Facts) -> Finding:
     if isinstance(b, str):
         return skipped(code, f"power budget unknown: {b}")
     limit = facts.build.circuit_continuous_w
-    if limit is None:
+    if not limit:
         return skipped(code, f"no wall circuit declared; estimated wall draw {watts(b.wall_w)}. "
                              "To check: dlkit plan-build --from-host --circuit us|eu|cn|WATTS")
     evidence = (f"wall draw = ({b.gpu_w:.0f} + {b.cpu_w:.0f} + {OTHER_W:.0f}) W / {WALL_EFFICIENCY} = {watts(b.wall_w)}",
@@ -174,7 +174,7 @@ def _connectors_needed(spec: str) -> tuple[int, int] | None:
 def connectors(facts: Facts) -> Finding:
     code = "power.connectors"
     have8, have16 = facts.build.psu_8pin, facts.build.psu_16pin
-    if facts.build.psu_w is None:
+    if not facts.build.psu_w:
         return skipped(code, f"no PSU declared (a PSU cannot be probed). To check: {DECLARE_PSU}")
     if have8 is None or have16 is None:
         return skipped(code, f"the catalog lists no connector counts for a {facts.build.psu_w:.0f} W "
