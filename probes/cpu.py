@@ -181,15 +181,23 @@ def _finish(model, vendor, arch, sockets, physical, logical, base_mhz, max_mhz, 
 
 def _from_libraries(host: Host, why: str) -> CpuFacts:
     info = host.library("cpuinfo.get_cpu_info")
-    counts = host.library("psutil.cpu_count") or {}
+    counts = host.library("psutil.cpu_count")
+    counts = counts if isinstance(counts, dict) else {}  # a replayed answer may be anything
     if not isinstance(info, dict):
         return CpuFacts(source=None, unknown={"model": f"{why}, and py-cpuinfo gave no answer"})
-    flags = {str(f) for f in info.get("flags") or []}
+    raw_flags = info.get("flags")
+    flags = {str(f) for f in raw_flags} if isinstance(raw_flags, list) else set()
     hz = info.get("hz_advertised")
     base_mhz = hz[0] / 1e6 if isinstance(hz, list) and hz and isinstance(hz[0], (int, float)) else None
     arch = {"X86_64": "x86_64", "ARM_8": "aarch64"}.get(str(info.get("arch")), info.get("arch"))
-    return _finish(info.get("brand_raw"), info.get("vendor_id_raw"), arch, None,
-                   counts.get("physical"), counts.get("logical") or info.get("count"), base_mhz, None,
+    def text(v):
+        return v if isinstance(v, str) else None
+
+    def count(v):
+        return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else None
+
+    return _finish(text(info.get("brand_raw")), text(info.get("vendor_id_raw")), text(arch), None,
+                   count(counts.get("physical")), count(counts.get("logical")) or count(info.get("count")), base_mhz, None,
                    flags, _int(info.get("family")), _int(info.get("model")), "py-cpuinfo + psutil", {})
 
 

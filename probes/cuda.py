@@ -78,7 +78,7 @@ def parse_version_json(text: str) -> str | None:
     """
     try:
         data = json.loads(text)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):  # RecursionError: absurdly nested garbage
         return None
     entry = data.get("cuda") if isinstance(data, dict) else None
     version = entry.get("version") if isinstance(entry, dict) else None

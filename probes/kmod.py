@@ -28,7 +28,7 @@ def parse_modules(text: str) -> list[str]:
     for line in text.splitlines():
         parts = line.split()
         # lsmod's header ("Module Size Used by") is not a module
-        if len(parts) >= 2 and parts[1].isdigit():
+        if len(parts) >= 2 and parts[1].isdecimal():
             names.append(parts[0])
     return names
 

@@ -20,7 +20,7 @@ def parse_meminfo(text: str) -> dict[str, int]:
     for line in text.splitlines():
         key, sep, rest = line.partition(":")
         parts = rest.split()
-        if sep and parts and parts[0].isdigit():
+        if sep and parts and parts[0].isdecimal():
             out[key.strip()] = int(parts[0])
     return out
 
@@ -46,7 +46,8 @@ def collect(host: Host) -> MemoryFacts:
     if host.platform == "linux" and r.error == "missing":
         return MemoryFacts(unknown={"total_mib": why})
     vm = host.library("psutil.virtual_memory")
-    swap = host.library("psutil.swap_memory") or {}
+    swap = host.library("psutil.swap_memory")
+    swap = swap if isinstance(swap, dict) else {}  # a replayed answer may be anything
     if not isinstance(vm, dict) or not isinstance(vm.get("total"), int):
         return MemoryFacts(unknown={"total_mib": f"{why}, and psutil gave no answer"})
     mib = 1024 * 1024

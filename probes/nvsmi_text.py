@@ -23,7 +23,9 @@ LIST_SOURCE = "nvidia-smi -L"
 
 # "Key      : value"; the key is padded, so the first " :" after it ends it (a value may
 # hold colons: "Name : C:\\Windows\\explorer.exe"). Section headers have no " :".
-_KV = re.compile(r"^(?P<key>\S.*?)\s+:(?:\s(?P<value>.*))?$")
+# Found with a search for the first " :" (linear: a regex with a lazy key and \s+ before the
+# colon backtracks quadratically on a line of spaces).
+_KV_SEP = re.compile(r"\s:(?=\s|$)")
 # nvidia-bug-report puts the next command's output right after ``nvidia-smi -q``'s, behind
 # its command line ("/usr/bin/nvidia-smi --query --unit"); what follows is not this GPU list.
 _NEXT_COMMAND = re.compile(r"^/\S*nvidia-smi(\s|$)")
@@ -90,9 +92,9 @@ def _tree(text: str) -> tuple[_Node, list[str]]:
         if not body or _BANNER.fullmatch(body):
             continue
         indent = len(line) - len(line.lstrip(" "))
-        m = _KV.match(body)
-        if m:
-            node = _Node(m.group("key").strip(), (m.group("value") or "").strip(), indent)
+        m = _KV_SEP.search(body)
+        if m and body[:m.start()].strip():
+            node = _Node(body[:m.start()].strip(), body[m.end():].strip(), indent)
         else:  # a section header, or a line that is not -q output (a failure message)
             node = _Node(body, None, indent)
             loose.append(body)
@@ -260,8 +262,8 @@ def _table_row(cells: list[str]) -> GpuFacts | None:
         persistence_mode=flag(mode),
         driver_model=mode if mode in ("WDDM", "TCC") else None,
         # "Volatile Uncorr. ECC": a count, "Off" when ECC is disabled, N/A without ECC.
-        ecc_mode=True if ecc.isdigit() else flag(ecc),
-        ecc_uncorrectable_volatile=int(ecc) if ecc.isdigit() else None,
+        ecc_mode=True if ecc.isdecimal() else flag(ecc),
+        ecc_uncorrectable_volatile=int(ecc) if ecc.isdecimal() else None,
         source=TABLE_SOURCE,
     )
 

@@ -24,7 +24,7 @@ def pcie_gen(speed: str | None) -> int | None:
     >>> pcie_gen("8.0 GT/s PCIe"), pcie_gen("2.5 GT/s"), pcie_gen("Unknown")
     (3, 1, None)
     """
-    m = re.match(r"\s*([\d.]+)\s*GT/s", speed or "")
+    m = re.match(r"\s*(\d+(?:\.\d+)?)\s*GT/s", speed or "")
     return GEN_BY_GTS.get(float(m.group(1))) if m else None
 
 

@@ -559,3 +559,15 @@ def test_collect_env_report_replays_through_collect(corpus_file):
     assert f.chosen_by == "import" and f.executable is None
     assert f.torch.version == "1.4.0+cpu" and f.torch.cuda is None and f.torch.cuda_available is False
     assert f.unknown["executable"] == "the report does not name the interpreter"
+
+
+def test_a_hand_edited_pyprobe_cache_is_a_miss_not_a_crash(tmp_path, monkeypatch):
+    import json
+    from dlkit.host import pyprobe
+    path = tmp_path / "cache.json"
+    monkeypatch.setattr(pyprobe, "cache_path", lambda: str(path))
+    path.write_text(json.dumps({"entries": {"k": {"saved": "x", "answer": {}}, "j": {"saved": None, "answer": {"stamps": {"a\u0000b": 1}}},
+                                            "i": "not a dict"}}), encoding="utf-8")
+    assert pyprobe.cache_get("k") is None and pyprobe.cache_get("j") is None and pyprobe.cache_get("i") is None
+    path.write_text(json.dumps({"entries": {"j": {"saved": 9e18, "answer": {"stamps": {"a\u0000b": 1}}}}}), encoding="utf-8")
+    assert pyprobe.cache_get("j") is None

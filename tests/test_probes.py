@@ -362,3 +362,20 @@ def test_pci_ignores_entries_that_are_not_bus_ids():
     assert facts.devices == (PciDevice(bus_id="0000:65:00.0", vendor_id="0x10de", class_code="0x120000"),)
     assert facts.devices_seen == 2
     assert re.fullmatch(r"0x1200\d\d", facts.devices[0].class_code) and facts.devices[0].is_gpu
+
+
+@pytest.mark.parametrize("info, counts", [
+    ({"brand_raw": 5, "flags": 5, "count": "8", "arch": ["x"]}, [1, 2]),
+    ({"brand_raw": "Some CPU", "flags": None}, {"physical": "8", "logical": True}),
+])
+def test_cpu_and_memory_take_garbage_library_answers_as_unknown(info, counts):
+    facts = cpu.collect(fake_host(platform="windows", live={"cpuinfo.get_cpu_info": info, "psutil.cpu_count": counts}))
+    assert facts.physical_cores is None and facts.logical_cores is None and facts.isa == ()
+    assert facts.model in (None, "Some CPU")
+    mem = memory.collect(fake_host(platform="windows", live={
+        "psutil.virtual_memory": {"total": 1024 * 1024 * 8}, "psutil.swap_memory": [1, 2]}))
+    assert (mem.total_mib, mem.swap_total_mib) == (8, None)
+
+
+def test_odd_sysfs_link_speed_is_unknown_not_a_crash():
+    assert pci.pcie_gen("8.0.0 GT/s") is None and pci.pcie_gen("16.0 GT/s PCIe") == 4

@@ -343,7 +343,7 @@ def _stamps_match(stamps: Any) -> bool:
         try:
             if os.stat(path).st_mtime != mtime:
                 return False
-        except OSError:
+        except (OSError, ValueError, TypeError):  # a hand-edited cache: a bad path is a miss
             return False
     return True
 
@@ -352,7 +352,8 @@ def cache_get(key: str) -> dict[str, Any] | None:
     entry = _load_cache()["entries"].get(key)
     if not isinstance(entry, dict) or not isinstance(entry.get("answer"), dict):
         return None
-    if time.time() - float(entry.get("saved", 0)) > CACHE_MAX_AGE_S:
+    saved = entry.get("saved")
+    if not isinstance(saved, (int, float)) or time.time() - saved > CACHE_MAX_AGE_S:
         return None
     if not _stamps_match(entry["answer"].get("stamps")):
         return None
@@ -376,7 +377,11 @@ def cache_put(key: str, answer: dict[str, Any]) -> None:
     entries = data["entries"]
     entries[key] = {"saved": time.time(), "answer": answer}
     if len(entries) > CACHE_MAX_ENTRIES:
-        for old in sorted(entries, key=lambda k: float(entries[k].get("saved", 0)))[: len(entries) - CACHE_MAX_ENTRIES]:
+        def saved(k: str) -> float:
+            v = entries[k].get("saved") if isinstance(entries[k], dict) else None
+            return float(v) if isinstance(v, (int, float)) else 0.0
+
+        for old in sorted(entries, key=saved)[: len(entries) - CACHE_MAX_ENTRIES]:
             del entries[old]
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
