@@ -45,7 +45,7 @@ def _best_report(host: Host) -> NvidiaReport | None:
     if from_nvml is not None and from_nvml.gpus:
         return from_nvml
     from_smi = nvsmi.collect(host)
-    if from_smi is not None and (from_smi.gpus or from_smi.driver_version):
+    if from_smi.gpus or from_smi.driver_version:
         return from_smi
     # Neither listed a GPU: keep the most telling failure (NVML's names the cause exactly).
     for r in (from_nvml, from_smi):

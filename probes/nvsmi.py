@@ -19,11 +19,11 @@ from dataclasses import replace
 
 from dlkit.facts import NvidiaReport
 from dlkit.host import Host
-from dlkit.probes.nvsmi_common import classify_failure, normalize_bus_id
+from dlkit.probes.nvsmi_common import classify_failure
 from dlkit.probes.nvsmi_text import parse_list, parse_query, parse_table
 from dlkit.probes.nvsmi_xml import parse_xml
 
-__all__ = ["COMMANDS", "TIMEOUT_S", "classify_failure", "collect", "normalize_bus_id", "parse_list",
+__all__ = ["COMMANDS", "TIMEOUT_S", "classify_failure", "collect", "parse_list",
            "parse_query", "parse_table", "parse_xml"]
 
 COMMANDS: tuple[tuple[list[str], Callable[[str], NvidiaReport]], ...] = (

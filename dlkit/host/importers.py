@@ -35,8 +35,6 @@ from dlkit.host.collect_env import COLLECT_ENV_IMPORTER, import_collect_env, tor
 # under a megabyte; anything past this is not one of them.
 MAX_INPUT_BYTES = 64 * 1024 * 1024
 
-KINDS = ("capture-archive", "nvsmi-xml", "nvsmi-text", "collect_env")
-
 NOT_AN_INPUT = "not a dlkit capture, collect_env report or nvidia-smi output"
 
 NVIDIA_SMI_IMPORTER = "dlkit-import-nvidia-smi"
@@ -145,12 +143,6 @@ def detect_kind(data: bytes) -> str | None:
     if _looks_like_collect_env(text):
         return "collect_env"
     return None
-
-
-# ---------------------------------------------------------------- collect_env
-
-# Every "Key: value" line collect_env has printed, all versions; a multi-line value (the
-# GPU list, the CPU block) ends at a blank line or at the next of these keys.
 
 
 _DRIVER_MODEL_XML = re.compile(r"<current_dm>\s*(WDDM|TCC|MCDM)\s*</current_dm>")

@@ -79,8 +79,6 @@ MAX_OUTPUT_BYTES = 4 * 1024 * 1024
 FRAMEWORK_MODES = ("torch", "tensorflow", "jax")
 
 
-
-
 # ----------------------------------------------------------------------------- parent
 
 def _signal_name(num: int) -> str:
