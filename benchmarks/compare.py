@@ -156,7 +156,20 @@ def check_document(doc: Any, name: str) -> list[dict[str, Any]]:
     results = doc.get("results")
     if not isinstance(results, list):
         raise CompareInputError(f"{name} has no results list")
-    return [r for r in results if isinstance(r, dict)]
+    return [r for r in results if isinstance(r, dict) and _well_formed(r)]
+
+
+def _scalar(v: Any) -> bool:
+    return v is None or isinstance(v, (str, int, float, bool))
+
+
+def _well_formed(result: dict[str, Any]) -> bool:
+    """Key fields scalars (shape a flat list of ints), so a hand-edited or foreign file is
+    skipped entry by entry instead of failing the comparison after the benchmark ran."""
+    shape = result.get("shape")
+    return (all(_scalar(result.get(f)) for f in KEY_FIELDS if f != "shape")
+            and (shape is None or (isinstance(shape, list) and all(isinstance(x, int) and not isinstance(x, bool)
+                                                                   for x in shape))))
 
 
 def compare(old_results: Iterable[dict[str, Any]], new_results: Iterable[dict[str, Any]], old_name: str,

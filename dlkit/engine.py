@@ -34,7 +34,7 @@ from dlkit.facts import (
 from dlkit.host import Host
 from dlkit.probes import cpu, cuda, frameworks, kernlog, kmod, memory, nvidia, osinfo, pci, platform
 from dlkit.recipes.machine import with_build
-from dlkit.report import Finding, Report, Severity
+from dlkit.report import Finding, Report, Severity, sort_findings
 
 DEFAULT_TIMEOUT_S = 5.0
 # Importing torch and initialising CUDA takes 1-5 s on a GPU machine (more on a cold
@@ -179,6 +179,4 @@ def doctor(host: Host, timeout_s: float = DEFAULT_TIMEOUT_S, only: Iterable[str]
            python: str | None = None) -> Report:
     codes = select_checks(only, skip)
     facts, crashes = gather(host, timeout_s, python)
-    findings = crashes + run_checks(facts, codes)
-    findings.sort(key=lambda f: (-f.severity.rank, f.code))
-    return Report(facts=facts, findings=tuple(findings))
+    return Report(facts=facts, findings=sort_findings(crashes + run_checks(facts, codes)))

@@ -295,6 +295,7 @@ class BuildFacts:
     psu_atx: int | None = None  # 2 | 3; None: not declared
     psu_8pin: int | None = None  # connectors of the declared or chosen PSU tier
     psu_16pin: int | None = None
+    psu_unavailable: str | None = None  # a planner found no PSU big enough: why (shown by power.budget-exceeded)
     circuit: str | None = None  # "US 15 A / 120 V"
     circuit_continuous_w: float | None = None
     board_slots: int | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 from dlkit.facts import Facts
 
@@ -60,6 +60,11 @@ def worst_status(findings: "tuple[Finding, ...] | list[Finding]") -> str:
     """"error", "warning" or "ok": the worst severity (``crashed`` counts as warning, spec §2)."""
     worst = max((f.severity.rank for f in findings), default=0)
     return {3: "error", 2: "warning"}.get(worst, "ok")
+
+
+def sort_findings(findings: "Iterable[Finding]") -> tuple[Finding, ...]:
+    """Worst first, then by code: the order every report and plan shows."""
+    return tuple(sorted(findings, key=lambda f: (-f.severity.rank, f.code)))
 
 
 @dataclass(frozen=True)

@@ -121,7 +121,8 @@ def breakeven(*, build_price: float, build_watts: float, electricity: float, uti
     _check(_finite(utilization) and 0 < utilization <= 1,
            f"--utilization must be in (0, 1], a fraction of the day in use (0.15 for 15 %), got {utilization:g}")
     _check(_finite(resale) and 0 <= resale <= 1, f"--resale must be a fraction of the build price in [0, 1], got {resale:g}")
-    _check(_finite(years) and years > 0, f"--years must be more than 0, got {years:g}")
+    # 100 years: past any hardware's life, and the bound of the cumulative-cost table.
+    _check(_finite(years) and 0 < years <= 100, f"--years must be more than 0 and at most 100, got {years:g}")
     _check(_finite(pue) and pue >= 1, f"--pue must be 1 or more (wall energy over IT energy), got {pue:g}")
     _check(_finite(speedup) and speedup > 0, f"--speedup must be more than 0, got {speedup:g}")
     _check(_finite(cloud.price_usd_per_h) and cloud.price_usd_per_h > 0,

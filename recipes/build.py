@@ -15,7 +15,7 @@ from dlkit.catalog.hardware import CpuModel, GpuModel, PsuTier, RamKit, Region, 
 from dlkit.checks.buildmath import ATX3_EXCURSION, PSU_MARGIN, PowerBudget, power_budget, watts
 from dlkit.engine import run_checks
 from dlkit.facts import Facts
-from dlkit.report import EXIT_CODES, Finding, Severity, worst_status
+from dlkit.report import EXIT_CODES, Finding, sort_findings, worst_status
 from dlkit.recipes.machine import Declared, add_gpus, planned_facts, with_build
 
 SCHEMA = "dlkit.plan-build/1"
@@ -212,7 +212,7 @@ def tier_for(psu_w: float, atx: int | None) -> PsuTier | None:
 
 def judge(facts: Facts) -> tuple[Finding, ...]:
     """The plan checks on ``facts``, worst first."""
-    return tuple(sorted(run_checks(facts, PLAN_CHECKS), key=lambda f: (-f.severity.rank, f.code)))
+    return sort_findings(run_checks(facts, PLAN_CHECKS))
 
 
 # --------------------------------------------------------------------------- check mode
@@ -265,18 +265,11 @@ def check_build(gpu: GpuModel, n: int, cpu: CpuModel | None, *, psu_w: float | N
             reasons["psu"] = "assumed: " + why
         else:
             assumptions.append(why)
+            facts = dataclasses.replace(facts, build=dataclasses.replace(facts.build, psu_unavailable=why))
     elif psu_w is not None:
         reasons["psu"] = "given (--psu)"
     reasons.update(reasons_given or {})
     findings = judge(facts)
-    if psu is None and psu_w is None and not isinstance(b, str):
-        # No catalog PSU is big enough: say so as the budget finding, not only as an assumption.
-        findings = tuple(f for f in findings if f.code != "power.budget-exceeded") + (Finding(
-            "power.budget-exceeded", Severity.WARNING, f"no single PSU covers {watts(b.psu_min_w)}",
-            assumptions[-1] + ". Past about 1600 W, one consumer PSU on a 120 V circuit is not enough.",
-            "# two PSUs (one for the GPUs, an add2psu adapter), a 230 V circuit, or cap the GPUs:\n"
-            "sudo nvidia-smi -pl WATTS", b.evidence()),)
-        findings = tuple(sorted(findings, key=lambda f: (-f.severity.rank, f.code)))
     parts = parts_list(gpu, n, cpu, psu, ram, region, reasons)
     if psu is None and psu_w is not None:
         parts += (Part("psu", f"{psu_w:.0f} W ATX {psu_atx or '?'}.x (declared)", 1, None, "yours", "--psu", ""),)

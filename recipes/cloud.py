@@ -10,6 +10,8 @@ alike, measured rates are the honest ones.
 
 from __future__ import annotations
 
+import math
+
 import datetime as dt
 import importlib
 import re
@@ -78,7 +80,7 @@ def compare(rows: list[PriceRow], *, gpu: str | None, count: float | None = None
             sources_read: tuple[str, ...] = ()) -> CompareResult:
     """Filter, price and rank. ``rows`` are all loaded rows (components not yet joined);
     ``rate_for(gpu)`` gives the per-GPU rate for ``dtype`` or ``None``."""
-    if hours is not None and hours < 0:
+    if hours is not None and not (math.isfinite(hours) and hours >= 0):
         raise CompareError(f"--hours must be 0 or more, got {hours:g}")
     if count is not None and count <= 0:
         raise CompareError(f"--count must be 1 or more, got {count:g}")
@@ -165,18 +167,21 @@ def bench_rates(doc: object, name: str) -> tuple[str, dict[str, float]]:
     """
     if not isinstance(doc, dict) or doc.get("schema") != "dlkit.bench/1":
         raise CompareError(f"{name} is not a dlkit bench result (no \"schema\": \"dlkit.bench/1\")")
-    gpu = ((doc.get("environment") or {}).get("gpu") or {}).get("name") if isinstance(doc.get("environment"), dict) else None
+    env = doc.get("environment")
+    block = env.get("gpu") if isinstance(env, dict) else None
+    gpu = block.get("name") if isinstance(block, dict) else None
     if not isinstance(gpu, str) or not gpu.strip():
         raise CompareError(f"{name} does not name its GPU (environment.gpu.name)")
     best: dict[str, float] = {}
-    for r in doc.get("results") or []:
+    results = doc.get("results")
+    for r in results if isinstance(results, list) else []:
         if not isinstance(r, dict) or r.get("kernel") != "matmul" or r.get("device") != "cuda":
             continue
         d = _BENCH_DTYPES.get(str(r.get("dtype", "")).lower().replace("torch.", ""))
         if d == "fp32" and r.get("math") == "tf32":  # dlkit.bench/1: TF32 is float32 with "math": "tf32"
             d = "tf32"
         t = r.get("tflops")
-        if d and isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0:
+        if d and isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) and t > 0:
             best[d] = max(best.get(d, 0.0), float(t))
     if not best:
         raise CompareError(f"{name} has no cuda matmul result with tflops (run dlkit bench on the GPU)")

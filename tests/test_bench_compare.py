@@ -64,3 +64,11 @@ def test_all_zero_old_samples_are_unreadable_not_slower():
     base = {"kernel": "matmul", "device": "cpu", "dtype": "float32", "shape": [64, 64, 64], "threads": 2}
     cmp = compare([dict(base, samples=[0.0, 0.0, 0.0])], [dict(base, samples=[1e-3, 1.01e-3, 0.99e-3])], "old.json")
     assert cmp.rows == () and len(cmp.unreadable) == 1 and cmp.to_json()["unreadable"] == list(cmp.unreadable)
+
+
+def test_foreign_entries_in_an_old_result_are_skipped_not_a_crash():
+    from dlkit.benchmarks.compare import check_document
+    good = {"kernel": "matmul", "device": "cpu", "dtype": "float32", "shape": [64, 64, 64], "samples": [1e-3]}
+    doc = {"schema": "dlkit.bench/1", "results": [good, dict(good, shape={"a": 1}), dict(good, dtype=["x"]),
+                                                   dict(good, kernel="triad", shape=["x"])]}
+    assert check_document(doc, "old.json") == [good]

@@ -311,3 +311,19 @@ def test_plot_without_matplotlib_says_how_to_get_it(tmp_path, monkeypatch):
     assert (r.exit_code, r.stdout) == (2, "")
     assert r.stderr == "dlkit: error: --plot needs matplotlib: pip install 'dlkit[plot]'\n"
     assert not (tmp_path / "c.png").exists()
+
+
+@pytest.mark.parametrize("args, contains", [
+    (["--gpu", "A100", "--hours", "nan"], "--hours must be 0 or more"),
+    (["breakeven", "--build-price", "1000", "--build-watts", "0", "--electricity", "0", "--utilization", "1",
+      "--vs-price", "1", "--years", "1e7"], "--years must be more than 0 and at most 100"),
+])
+def test_out_of_range_numbers_are_usage_errors(args, contains):
+    r = subprocess.run([sys.executable, "-m", "dlkit", "cloud-cost", *args], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stdout == "" and contains in r.stderr and "Traceback" not in r.stderr
+
+
+def test_an_empty_catalog_folder_is_an_error(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "dlkit", "cloud-cost", "--gpu", "A100", "--catalog", str(tmp_path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "no SkyPilot vms.csv" in r.stderr

@@ -156,7 +156,13 @@ def load_sources(catalogs: list[str], sky: str | None, catalog_date: str | None)
     out = Loaded()
     paths: list[str] = []
     for c in catalogs:
-        paths += _sky_files(c) if list_user_dir(c) is not None else [c]
+        if list_user_dir(c) is None:
+            paths.append(c)
+            continue
+        found = _sky_files(c)
+        if not found:  # a folder named on purpose that holds no price file is a mistake, not "no prices"
+            raise UserFileError(f"--catalog {c} is a folder with no SkyPilot vms.csv in it")
+        paths += found
     if sky is None and list_user_dir(SKY_DEFAULT) is not None:
         try:
             paths += _sky_files(SKY_DEFAULT)

@@ -67,6 +67,12 @@ def budget_exceeded(facts: Facts) -> Finding:
     if isinstance(b, str):
         return skipped(code, f"power budget unknown: {b}")
     psu = facts.build.psu_w
+    if not psu and facts.build.psu_unavailable:  # a planner looked for one and none is big enough
+        return Finding(
+            code, Severity.WARNING, f"no single PSU covers {watts(b.psu_min_w)}",
+            f"{facts.build.psu_unavailable}. Past about 1600 W, one consumer PSU on a 120 V circuit is not enough.",
+            "# two PSUs (one for the GPUs, an add2psu adapter), a 230 V circuit, or cap the GPUs:\n"
+            "sudo nvidia-smi -pl WATTS", b.evidence())
     if not psu:  # None, or a 0 that can only mean "unknown"
         return skipped(code, f"no PSU declared; this machine needs at least {watts(b.psu_min_w)} "
                              f"(recommended {b.psu_recommended_w} W). To check yours: {DECLARE_PSU}")

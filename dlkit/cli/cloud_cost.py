@@ -19,6 +19,7 @@ from rich.console import Console
 from dlkit.catalog.cloud import CatalogError, PriceRow, UnknownGpu, join_components, merge, packaged_rows
 from dlkit.catalog.cloud_sources import load_sources
 from dlkit.cli import app
+from dlkit.cli.common import fail as _fail
 from dlkit.host.userfiles import UserFileError, check_output, read_user_text, write_user_file
 from dlkit.recipes.breakeven import BreakevenError, Cloud, breakeven as plan_breakeven
 from dlkit.recipes.cloud import DTYPES, CompareError, bench_rates, compare as plan_compare, rate_lookup
@@ -38,11 +39,6 @@ cloud_app = typer.Typer(help="Compare cloud GPU prices by $/h and by $ per unit 
 app.add_typer(cloud_app, name="cloud-cost")
 
 _ERRORS = (CatalogError, UnknownGpu, CompareError, BreakevenError, UserFileError)
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"dlkit: error: {' '.join(str(message).split())}", err=True)
-    raise typer.Exit(2)
 
 
 def _today(text: Optional[str]) -> dt.date:

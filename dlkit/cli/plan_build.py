@@ -25,9 +25,13 @@ LIST_NAMES = {"gpus": "gpus", "gpu": "gpus", "cpus": "cpus", "cpu": "cpus", "psu
               "ram": "ram", "regions": "regions", "region": "regions"}
 
 
+# Far past any workstation, so arithmetic on the inputs stays in range.
+_MAXIMUM = 1e9
+
+
 def _positive(name: str, value: float | None, unit: str) -> None:
-    if value is not None and (not math.isfinite(value) or value <= 0):
-        _fail(f"{name} must be a positive number of {unit}, not {value:g}")
+    if value is not None and (not math.isfinite(value) or not 0 < value <= _MAXIMUM):
+        _fail(f"{name} must be a positive number of {unit} (at most {_MAXIMUM:g}), not {value:g}")
 
 
 def _check_power_limit(limit: float | None, gpu) -> None:

@@ -6,6 +6,8 @@ functions print; the planners in ``dlkit.recipes.cloud`` / ``.breakeven`` return
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 from rich import box
@@ -20,7 +22,7 @@ SCHEMA = "dlkit.cloud-cost/1"
 
 
 def _n(x: float | None, digits: int = 6) -> float | int | None:
-    if x is None:
+    if x is None or not math.isfinite(x):  # JSON has no inf/NaN: out of range reads as null
         return None
     r = round(x, digits)
     return int(r) if r == int(r) and abs(r) < 1e15 else r
