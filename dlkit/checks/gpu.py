@@ -8,7 +8,7 @@ import re
 from dlkit.catalog import compat
 from dlkit.checks.buildmath import gpu_label
 from dlkit.checks.registry import check, ok, skipped
-from dlkit.facts import Facts, GpuFacts
+from dlkit.facts import Facts
 from dlkit.probes.kernlog import message_boot
 from dlkit.report import Finding, Severity
 

@@ -152,7 +152,7 @@ def circuit_exceeded(facts: Facts) -> Finding:
             f"estimated wall draw {watts(b.wall_w)} exceeds the {watts(limit)} continuous limit of {facts.build.circuit or 'the circuit'}",
             "A circuit may carry 80 % of its breaker rating continuously; hours of training above that trip "
             "the breaker or heat the wiring. " + ("What a power limit changes: " + "; ".join(what_if) + "." if what_if else ""),
-            f"# put the machine on its own 20 A / 120 V or 230 V circuit, or cap the GPUs:\n"
+            "# put the machine on its own 20 A / 120 V or 230 V circuit, or cap the GPUs:\n"
             + SET_LIMIT.format(w=per_gpu if per_gpu and per_gpu >= LOWEST_USEFUL_LIMIT_W else "WATTS"),
             evidence)
     return ok(code, f"estimated wall draw {watts(b.wall_w)} fits the {watts(limit)} circuit", evidence=evidence)

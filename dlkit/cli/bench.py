@@ -8,7 +8,6 @@ hands the result to one renderer. torch is imported only inside the benchmark pa
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import List, Optional
 
@@ -18,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from dlkit.cli import app
 from dlkit.cli.common import fail
-from dlkit.host.userfiles import UserFileError, check_output, read_user_text, write_user_file
+from dlkit.host.userfiles import UserFileError, check_output, read_user_json, write_user_file
 
 EXIT_INTERRUPTED = 130
 
@@ -81,12 +80,7 @@ def bench(
                 fail(f"--plot {plot}: the file name must end in .png, .svg or .html")
             check_output(plot, force)
         if compare is not None:
-            text = read_user_text(compare, "bench result")
-            try:
-                doc = json.loads(text)
-            except json.JSONDecodeError as exc:
-                fail(f"--compare {compare} is not JSON: {exc.msg} at line {exc.lineno}")
-            old = C.check_document(doc, compare)
+            old = C.check_document(read_user_json(compare, "bench result"), compare)
     except (UserFileError, C.CompareInputError) as exc:
         fail(str(exc))
 

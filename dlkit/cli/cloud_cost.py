@@ -20,7 +20,7 @@ from dlkit.catalog.cloud import CatalogError, PriceRow, UnknownGpu, join_compone
 from dlkit.catalog.cloud_sources import load_sources
 from dlkit.cli import app
 from dlkit.cli.common import fail as _fail
-from dlkit.host.userfiles import UserFileError, check_output, read_user_text, write_user_file
+from dlkit.host.userfiles import UserFileError, check_output, read_user_json, write_user_file
 from dlkit.recipes.breakeven import BreakevenError, Cloud, breakeven as plan_breakeven
 from dlkit.recipes.cloud import DTYPES, CompareError, bench_rates, compare as plan_compare, rate_lookup
 from dlkit.render import cloud as render
@@ -61,14 +61,6 @@ def _rows(catalog: List[str], skypilot: Optional[str], no_skypilot: bool, catalo
         _fail("--skypilot and --no-skypilot cannot be combined")
     loaded = load_sources(catalog, "" if no_skypilot else skypilot, catalog_date)
     return merge(packaged_rows(), loaded.rows), loaded.read
-
-
-def _json_file(path: str, what: str) -> object:
-    text = read_user_text(path, what)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        _fail(f"{what} {path} is not JSON: {exc.msg} at line {exc.lineno}")
 
 
 def _formats(as_json: bool, as_markdown: bool) -> None:
@@ -112,7 +104,7 @@ def compare(
     day = _today(today)
     try:
         rows, read = _rows(catalog, skypilot, no_skypilot, catalog_date)
-        parsed_bench = bench_rates(_json_file(bench, "bench result"), bench) if bench else None
+        parsed_bench = bench_rates(read_user_json(bench, "bench result"), bench) if bench else None
         rate_for, rate_note = rate_lookup(dtype, parsed_bench, [r.gpu for r in rows], bench or "") \
             if dtype in DTYPES else (lambda g: None, None)
         res = plan_compare(rows, gpu=gpu, count=count, hours=hours, spot=spot, region=region, dtype=dtype,
@@ -173,7 +165,7 @@ def _from_host() -> tuple[float, str]:
 
 
 def _from_plan(path: str) -> tuple[float, float, str]:
-    doc = _json_file(path, "plan")
+    doc = read_user_json(path, "plan")
     if not isinstance(doc, dict) or doc.get("schema") != "dlkit.plan-build/1":
         _fail(f"plan {path} is not a dlkit plan-build result (no \"schema\": \"dlkit.plan-build/1\")")
     price = doc.get("total_price_usd")

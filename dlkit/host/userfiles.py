@@ -8,6 +8,7 @@ never overwritten unless the user said ``--force`` (nothing the user gave is los
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 
@@ -40,6 +41,17 @@ def read_user_text(path: str, what: str = "file") -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise UserFileError(f"{what} {path} is not UTF-8 text (byte {exc.start})") from None
+
+
+def read_user_json(path: str, what: str = "file") -> object:
+    """The parsed JSON of ``path``, or a one-line :class:`UserFileError` (with the line of a syntax error)."""
+    text = read_user_text(path, what)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserFileError(f"{what} {path} is not JSON: {exc.msg} at line {exc.lineno}") from None
+    except RecursionError:
+        raise UserFileError(f"{what} {path} is nested too deeply to be a {what}") from None
 
 
 def list_user_dir(path: str) -> list[str] | None:

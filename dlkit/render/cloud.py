@@ -17,6 +17,7 @@ from rich.text import Text
 
 from dlkit.recipes.breakeven import BreakevenResult, Point, percent
 from dlkit.recipes.cloud import CompareResult, Offer
+from dlkit.render.markdown import cell as _cell
 
 SCHEMA = "dlkit.cloud-cost/1"
 
@@ -183,10 +184,6 @@ def _short_age(o: Offer) -> str:
     return f"{o.age_days} d" + (" old" if (o.age_days or 0) > 30 else "")
 
 
-def _md(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
 def render_compare_markdown(res: CompareResult) -> str:
     q = res.query
     out = [f"## {_title(res)}", "", f"_{res.age.message}_", "", "### By price per hour", ""]
@@ -200,16 +197,16 @@ def render_compare_markdown(res: CompareResult) -> str:
                  f"{r.ram_gib:g}" if r.ram_gib else "—", _usd(r.price_usd_per_h), _usd(r.spot_usd_per_h),
                  _usd(o.usd_per_gpu_h)] + ([_usd(o.cost_usd_for_hours, 2)] if q["hours"] is not None else []) + \
                 [_age(o), r.source, r.note or ""]
-        out.append("| " + " | ".join(_md(c) for c in cells) + " |")
+        out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     if res.by_work:
         out += ["", f"### By price per unit of work (1 EFLOP = 10^18 {q['dtype']} FLOP)", "",
                 f"| # | provider | instance | GPUs | {q['dtype']} TFLOPS/GPU | rate | USD/EFLOP |", "|---|---|---|---|---|---|---|"]
-        out += [f"| {o.rank_work} | {_md(o.row.provider)} | {_md(o.row.instance)} | {_gpus(o.row)} | "
+        out += [f"| {o.rank_work} | {_cell(o.row.provider)} | {_cell(o.row.instance)} | {_gpus(o.row)} | "
                 f"{o.rate.tflops_per_gpu:g} | {o.rate.source} | {_usd(o.usd_per_eflop)} |" for o in res.by_work]
     if res.anomalies:
-        out += ["", "### Anomalies", ""] + [f"- **{a.kind}**: {_md(a.message)}" for a in res.anomalies]
+        out += ["", "### Anomalies", ""] + [f"- **{a.kind}**: {_cell(a.message)}" for a in res.anomalies]
     if res.notes or res.sources_read:
-        out += ["", "### Notes", ""] + [f"- {_md(n)}" for n in res.notes] + [f"- read {_md(f)}" for f in res.sources_read]
+        out += ["", "### Notes", ""] + [f"- {_cell(n)}" for n in res.notes] + [f"- read {_cell(f)}" for f in res.sources_read]
     return "\n".join(out) + "\n"
 
 
@@ -308,12 +305,12 @@ def render_breakeven_console(res: BreakevenResult, console: Console) -> None:
 
 
 def render_breakeven_markdown(res: BreakevenResult) -> str:
-    out = [f"## Own build vs {_md(res.cloud.label)}", "", f"**{_headline(res)}**", "", f"Verdict: {_md(res.verdict)}", "",
+    out = [f"## Own build vs {_cell(res.cloud.label)}", "", f"**{_headline(res)}**", "", f"Verdict: {_cell(res.verdict)}", "",
            "### Inputs", "", "| option | value | unit | origin | note |", "|---|---|---|---|---|"]
-    out += [f"| `{i.name}` | {_md(_value(i.value))} | {_md(i.unit)} | {i.origin} | {_md(i.note)} |" for i in res.inputs]
-    out += ["", *[f"- {_md(line)}" for line in _mechanics(res)], "", "### Cumulative cost (USD)", "",
+    out += [f"| `{i.name}` | {_cell(_value(i.value))} | {_cell(i.unit)} | {i.origin} | {_cell(i.note)} |" for i in res.inputs]
+    out += ["", *[f"- {_cell(line)}" for line in _mechanics(res)], "", "### Cumulative cost (USD)", "",
             "| after | hours used | own build USD | cloud USD |", "|---|---|---|---|"]
     out += [f"| {label} | {p.hours_used:,.0f} | {p.own_usd:,.2f} | {p.cloud_usd:,.2f} |" for label, p in milestones(res)]
     if res.notes:
-        out += ["", "### Notes", ""] + [f"- {_md(n)}" for n in res.notes]
+        out += ["", "### Notes", ""] + [f"- {_cell(n)}" for n in res.notes]
     return "\n".join(out) + "\n"

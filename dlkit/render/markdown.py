@@ -6,8 +6,9 @@ from dlkit.render.summary import machine_lines
 from dlkit.report import Report
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+def cell(text: object) -> str:
+    """Text that fits in one Markdown table cell."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 def render_markdown(report: Report, source: str) -> str:
@@ -25,6 +26,6 @@ def render_markdown(report: Report, source: str) -> str:
         if x.fix and x.severity.is_problem:
             out += ["", "Fix:", "", "```sh", x.fix, "```"]
     out += ["", "### All checks", "", "| code | result | summary |", "|---|---|---|"]
-    out += [f"| `{x.code}` | {x.severity.value} | {_cell(x.title if x.severity.value != 'skipped' else x.detail)} |"
+    out += [f"| `{x.code}` | {x.severity.value} | {cell(x.title if x.severity.value != 'skipped' else x.detail)} |"
             for x in report.findings]
     return "\n".join(out) + "\n"
