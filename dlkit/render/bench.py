@@ -7,6 +7,7 @@ headers: TFLOP/s counts FLOP, not MAC.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from rich.console import Console
@@ -15,8 +16,19 @@ from rich.table import Table
 _VERDICT_STYLE = {"FASTER": "green", "SLOWER": "red", "SAME": "", "UNCLEAR": "yellow"}
 
 
+def _finite(v: Any) -> Any:
+    """JSON has no inf/NaN (an "infinite" speedup of a 0-second sample): they become null."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite(x) for x in v]
+    return v
+
+
 def render_json(res: Any) -> str:
-    return json.dumps(res.to_json(), indent=2, sort_keys=False, default=str)
+    return json.dumps(_finite(res.to_json()), indent=2, sort_keys=False, default=str, allow_nan=False)
 
 
 def _what(r: dict[str, Any]) -> str:
