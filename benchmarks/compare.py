@@ -150,26 +150,61 @@ class CompareInputError(ValueError):
     """The OLD file is not a dlkit bench result; one line for the user."""
 
 
+# A real result file holds tens of cases with at most a few thousand samples each.
+MAX_RESULTS = 10_000
+MAX_SAMPLES = 1_000_000
+
+
 def check_document(doc: Any, name: str) -> list[dict[str, Any]]:
+    """The results of an OLD file, or :class:`CompareInputError` naming the first entry
+    that is not a dlkit bench result: the file is judged before the benchmark runs, so a
+    foreign or hand-broken file costs nothing (it used to be skipped entry by entry, and a
+    file of nothing but broken entries then ran the whole suite to compare with nothing)."""
     if not isinstance(doc, dict) or doc.get("schema") != "dlkit.bench/1":
         raise CompareInputError(f"{name} is not a dlkit bench result (no \"schema\": \"dlkit.bench/1\")")
     results = doc.get("results")
     if not isinstance(results, list):
         raise CompareInputError(f"{name} has no results list")
-    return [r for r in results if isinstance(r, dict) and _well_formed(r)]
+    if not results:
+        raise CompareInputError(f"{name} holds no results to compare with")
+    if len(results) > MAX_RESULTS:
+        raise CompareInputError(f"{name} holds {len(results):,} results; a dlkit bench result has at most {MAX_RESULTS:,}")
+    for i, r in enumerate(results):
+        problem = _malformed(r)
+        if problem:
+            raise CompareInputError(f"{name}: results[{i}] {problem}")
+    return list(results)
 
 
-def _scalar(v: Any) -> bool:
-    return v is None or isinstance(v, (str, int, float, bool))
+def _number(v: Any, low: float = 0.0) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= low
 
 
-def _well_formed(result: dict[str, Any]) -> bool:
-    """Key fields scalars (shape a flat list of ints), so a hand-edited or foreign file is
-    skipped entry by entry instead of failing the comparison after the benchmark ran."""
+def _malformed(result: Any) -> str | None:
+    """What makes one entry unusable (types, required keys), or None."""
+    if not isinstance(result, dict):
+        return "is not an object"
+    for f in ("kernel", "device"):
+        if not isinstance(result.get(f), str) or not result[f]:
+            return f"has no {f} (a string)"
+    for f in KEY_FIELDS:
+        if f != "shape" and not (result.get(f) is None or isinstance(result[f], (str, int, float, bool))):
+            return f"{f} must be a string, number or null"
     shape = result.get("shape")
-    return (all(_scalar(result.get(f)) for f in KEY_FIELDS if f != "shape")
-            and (shape is None or (isinstance(shape, list) and all(isinstance(x, int) and not isinstance(x, bool)
-                                                                   for x in shape))))
+    if shape is not None and not (isinstance(shape, list) and all(isinstance(x, int) and not isinstance(x, bool)
+                                                                  and 0 <= x < 2**48 for x in shape)):
+        return "shape must be a list of non-negative integers"
+    samples = result.get("samples")
+    if samples is not None:
+        if not isinstance(samples, list) or len(samples) > MAX_SAMPLES or not all(_number(x) for x in samples):
+            return f"samples must be a list of at most {MAX_SAMPLES:,} finite times in seconds (≥ 0)"
+    for f in ("median_s", "iqr_s"):
+        if result.get(f) is not None and not _number(result[f]):
+            return f"{f} must be a finite number of seconds (≥ 0)"
+    n = result.get("n")
+    if n is not None and not (isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= MAX_SAMPLES):
+        return "n must be a sample count"
+    return None
 
 
 def compare(old_results: Iterable[dict[str, Any]], new_results: Iterable[dict[str, Any]], old_name: str,

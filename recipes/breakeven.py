@@ -137,6 +137,13 @@ def breakeven(*, build_price: float, build_watts: float, electricity: float, uti
     margin = cloud_eff - own_h
     hours = (price_usd - resale_usd) / margin if margin > 0 else None
     days = hours / (24 * utilization) if hours is not None else None
+    # Each input can be finite and the result still overflow (--build-price 1e308 --fx 1e-308):
+    # a result is a finite number or an error, never "inf USD".
+    for name, v in (("the build price in USD", price_usd), ("the electricity price in USD", kwh_usd),
+                    ("the build's cost per hour", own_h), ("the cloud's cost per hour", cloud_eff),
+                    ("the break-even hours", hours), ("the break-even days", days)):
+        _check(v is None or _finite(v), f"{name} is not a finite number with these inputs; check the magnitudes "
+                                        f"of --build-price, --fx, --electricity and the cloud price")
 
     def o(name: str) -> str:
         return origins.get(name, "given")
@@ -168,6 +175,9 @@ def breakeven(*, build_price: float, build_watts: float, electricity: float, uti
     tmp = BreakevenResult(inputs, cloud, cur, fx, price_usd, resale_usd, kw, kwh_usd, own_h, cloud_eff,
                           utilization, years, hours, days, (), "", tuple(notes))
     series = tuple(tmp.cost_at(horizon * i / (SERIES_POINTS - 1)) for i in range(SERIES_POINTS))
+    _check(all(_finite(p.own_usd) and _finite(p.cloud_usd) for p in series),
+           "the cumulative cost overflows with these inputs; check the magnitudes of --build-price, --electricity "
+           "and the cloud price")
     return BreakevenResult(inputs, cloud, cur, fx, price_usd, resale_usd, kw, kwh_usd, own_h, cloud_eff,
                            utilization, years, hours, days, series, _verdict(tmp), tuple(notes))
 

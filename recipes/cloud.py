@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
+from dlkit.catalog.compat import MAX_NAME_CHARS
 from dlkit.catalog.cloud import (Anomaly, CatalogAge, PriceRow, age_days, catalog_age, compact, family,
                                  find_anomalies, join_components, match_gpus, region_matches, MAX_AGE_DAYS)
 
@@ -170,7 +171,7 @@ def bench_rates(doc: object, name: str) -> tuple[str, dict[str, float]]:
     env = doc.get("environment")
     block = env.get("gpu") if isinstance(env, dict) else None
     gpu = block.get("name") if isinstance(block, dict) else None
-    if not isinstance(gpu, str) or not gpu.strip():
+    if not isinstance(gpu, str) or not gpu.strip() or len(gpu) > MAX_NAME_CHARS:
         raise CompareError(f"{name} does not name its GPU (environment.gpu.name)")
     best: dict[str, float] = {}
     results = doc.get("results")

@@ -56,7 +56,14 @@ def test_old_file_must_be_a_bench_result():
         check_document({"schema": "dlkit.doctor/1"}, "x.json")
     with pytest.raises(CompareInputError, match="no results list"):
         check_document({"schema": "dlkit.bench/1"}, "x.json")
-    assert check_document({"schema": "dlkit.bench/1", "results": [1, {"kernel": "mlp"}]}, "x") == [{"kernel": "mlp"}]
+    with pytest.raises(CompareInputError, match="holds no results"):
+        check_document({"schema": "dlkit.bench/1", "results": []}, "x.json")
+    with pytest.raises(CompareInputError, match=r"^x: results\[0\] is not an object$"):
+        check_document({"schema": "dlkit.bench/1", "results": [1, {"kernel": "mlp"}]}, "x")
+    with pytest.raises(CompareInputError, match=r"^x: results\[0\] has no device \(a string\)$"):
+        check_document({"schema": "dlkit.bench/1", "results": [{"kernel": "mlp"}]}, "x")
+    ok = {"kernel": "mlp", "device": "cpu"}
+    assert check_document({"schema": "dlkit.bench/1", "results": [ok]}, "x") == [ok]
 
 
 def test_all_zero_old_samples_are_unreadable_not_slower():
@@ -66,9 +73,20 @@ def test_all_zero_old_samples_are_unreadable_not_slower():
     assert cmp.rows == () and len(cmp.unreadable) == 1 and cmp.to_json()["unreadable"] == list(cmp.unreadable)
 
 
-def test_foreign_entries_in_an_old_result_are_skipped_not_a_crash():
+@pytest.mark.parametrize("bad,message", [
+    ({"shape": {"a": 1}}, "shape must be a list of non-negative integers"),
+    ({"shape": ["x"]}, "shape must be a list of non-negative integers"),
+    ({"dtype": ["x"]}, "dtype must be a string, number or null"),
+    ({"samples": "fast"}, "samples must be a list"),
+    ({"samples": [1e-3, True]}, "samples must be a list"),
+    ({"samples": [1e-3, -1.0]}, "samples must be a list"),
+    ({"median_s": "1"}, "median_s must be a finite number"),
+    ({"n": 2.5}, "n must be a sample count"),
+])
+def test_foreign_entries_in_an_old_result_are_refused_before_the_benchmark_runs(bad, message):
     from dlkit.benchmarks.compare import check_document
     good = {"kernel": "matmul", "device": "cpu", "dtype": "float32", "shape": [64, 64, 64], "samples": [1e-3]}
-    doc = {"schema": "dlkit.bench/1", "results": [good, dict(good, shape={"a": 1}), dict(good, dtype=["x"]),
-                                                   dict(good, kernel="triad", shape=["x"])]}
-    assert check_document(doc, "old.json") == [good]
+    assert check_document({"schema": "dlkit.bench/1", "results": [good]}, "old.json") == [good]
+    with pytest.raises(CompareInputError) as info:
+        check_document({"schema": "dlkit.bench/1", "results": [good, dict(good, **bad)]}, "old.json")
+    assert str(info.value).startswith(f"old.json: results[1] {message}")

@@ -360,9 +360,8 @@ def test_capture_round_trip(tmp_path, name):
 @pytest.mark.parametrize("name", ["cap", "cap.tar.gz"])
 def test_write_capture_never_overwrites_without_force(tmp_path, name):
     dest = tmp_path / name
-    if name == "cap":
-        dest.mkdir()
-        (dest / "mine.txt").write_text("user data")
+    if name == "cap":  # an earlier capture: the only kind of folder --force may replace
+        write_capture(dataclasses.replace(full_capture(), files={"/etc/hostname": b"old\n"}), str(dest))
     else:
         dest.write_text("user data")
     before = snapshot(dest)
@@ -424,13 +423,13 @@ def test_load_capture_errors_are_one_line(tmp_path):
 
 
 @pytest.mark.parametrize("member,content,message", [
-    ("manifest.json", "{not json", "manifest.json is not valid JSON (Expecting property name enclosed in double quotes)"),
+    ("manifest.json", "{not json", "manifest.json is not JSON: Expecting property name enclosed in double quotes at line 1"),
     ("manifest.json", "[]", "manifest.json must be a JSON dict"),
     ("manifest.json", '{"format": "other"}', 'not a dlkit capture (no manifest.json with format "dlkit-capture")'),
     ("manifest.json", '{"format": "dlkit-capture", "version": 2}',
      "capture version 2 is not supported (this dlkit reads version 1)"),
     ("commands.json", "{}", "commands.json must be a list"),
-    ("commands.json", "[{\"argv\": []}]", "commands.json: every entry needs a non-empty argv list"),
+    ("commands.json", "[{\"argv\": []}]", "commands.json: every entry needs a non-empty argv list of strings"),
     ("commands.json", '[{"argv": ["x"], "status": "weird"}]', "commands.json: unknown status 'weird'"),
     ("environ.json", '["x"]', "environ.json must be a JSON dict"),
 ])

@@ -169,7 +169,10 @@ def load_sources(catalogs: list[str], sky: str | None, catalog_date: str | None)
         except UserFileError:
             pass  # an old SkyPilot cache is not the user's problem unless they asked for it
     elif sky:
-        paths += _sky_files(sky)
+        found = _sky_files(sky)
+        if not found:  # as for --catalog: a folder named on purpose must hold prices
+            raise UserFileError(f"--skypilot {sky} holds no SkyPilot vms.csv (expected v7/ or v8/<cloud>/vms.csv)")
+        paths += found
     for p in paths:
         rows = parse_price_file(read_user_text(p, "price file"), p, catalog_date)
         out.rows += rows

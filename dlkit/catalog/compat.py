@@ -354,6 +354,13 @@ def oldest_cc_in_current_wheels() -> str:
 _PLACEHOLDER_NAMES = frozenset({"graphics device"})
 
 
+# The longest real part name is under 60 characters ("NVIDIA RTX PRO 6000 Blackwell Max-Q
+# Workstation Edition"). A longer "name" is garbage from a pasted report or a broken
+# capture, and matching it costs time in proportion to its length (a 14 MB "GPU name"
+# took 43 s): it names no part.
+MAX_NAME_CHARS = 200
+
+
 def _norm_gpu_name(name: str) -> str:
     """Lowercase, '-'/'_' → space, spaces collapsed, then a leading "nvidia " and after it a
     leading "geforce " removed: "NVIDIA GeForce RTX 4090" → "rtx 4090",
@@ -380,7 +387,7 @@ def gpu_cc_match(name: str | None) -> dict[str, str] | None:
     use word boundaries (``\\ba10\\b`` does not match "a100"); tests pin that each row's
     ``example`` is claimed by that row.
     """
-    if not name or not name.strip():
+    if not name or not name.strip() or len(name) > MAX_NAME_CHARS:
         return None
     norm = _norm_gpu_name(name)
     if norm in _PLACEHOLDER_NAMES:

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
+from dlkit.catalog.compat import MAX_NAME_CHARS
+
 HARDWARE_TABLES = ("gpus", "cpus", "psus", "ram", "regions")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
 
@@ -38,6 +40,7 @@ class UnknownPart(ValueError):
 
     def __init__(self, kind: str, query: str, suggestions: list[str], ambiguous: bool = False):
         self.kind, self.query, self.suggestions, self.ambiguous = kind, query, suggestions, ambiguous
+        query = query if len(query) <= 60 else query[:57] + "..."  # a message is one readable line
         if ambiguous:
             msg = f"{kind} {query!r} matches several: {', '.join(suggestions)}; name one"
         elif suggestions:
@@ -298,7 +301,7 @@ def _match(kind: str, query: str, rows: tuple[Any, ...]) -> Any:
     after the model number that make another product ("Ti", "Super", "3D") rule a row out.
     Raises :class:`UnknownPart` on a miss or a tie ("A100", "H100")."""
     q = query.strip()
-    if not q:
+    if not q or len(q) > MAX_NAME_CHARS:
         raise UnknownPart(kind, query, [])
     for row in rows:
         if any(q.lower() == n.lower() for n in _names(row)):

@@ -10,7 +10,41 @@ import typer.core
 from dlkit import __version__
 
 
-class OneLineErrors(typer.core.TyperGroup):
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a Ctrl-C
+
+
+class RejectBlank:
+    """Mixin for commands: an option given as an empty string (``--python ''``, ``--gpu ""``)
+    is a usage error, never read as if it were not given."""
+
+    def parse_args(self, ctx, args):  # type: ignore[no-untyped-def]
+        rest = super().parse_args(ctx, args)  # type: ignore[misc]
+        for param in self.get_params(ctx):  # type: ignore[attr-defined]
+            value = ctx.params.get(param.name)
+            values = value if isinstance(value, (list, tuple)) else (value,)
+            if any(isinstance(v, str) and not v.strip() for v in values):
+                raise typer.BadParameter("an empty value is not allowed", ctx=ctx, param=param)
+        return rest
+
+
+class StrictCommand(RejectBlank, typer.core.TyperCommand):
+    pass
+
+
+class StrictGroup(RejectBlank, typer.core.TyperGroup):
+    pass
+
+
+def _interrupt_code(exc: BaseException) -> int:
+    """128 + the signal that stopped us (SIGTERM: 143), from dlkit.host.proc.Interrupted."""
+    for e in (exc, exc.__cause__, exc.__context__):
+        code = getattr(e, "exit_code", None)
+        if isinstance(code, int):
+            return code
+    return EXIT_INTERRUPTED
+
+
+class OneLineErrors(StrictGroup):
     """Usage errors as one line on stderr and exit code 2, never a usage box or a traceback."""
 
     def main(self, *args, **kwargs):  # type: ignore[override]
@@ -25,8 +59,8 @@ class OneLineErrors(typer.core.TyperGroup):
                 typer.echo(exc.format_message())
                 sys.exit(0)
             if kind == "Abort":
-                typer.echo("dlkit: aborted", err=True)
-                sys.exit(130)
+                typer.echo("dlkit: interrupted", err=True)
+                sys.exit(_interrupt_code(exc))
             if callable(getattr(exc, "format_message", None)) and hasattr(exc, "exit_code"):
                 typer.echo(f"dlkit: error: {' '.join(exc.format_message().split())}", err=True)
                 sys.exit(2)
@@ -64,4 +98,19 @@ from dlkit.cli import bench as _bench  # noqa: E402,F401
 
 
 def main() -> None:
-    app()
+    """The ``dlkit`` entry point: guarded streams, signals that clean up, one exit code."""
+    from dlkit.host import proc, streams
+
+    out, err = streams.guard_standard_streams()
+    proc.install_signal_handlers()
+    try:
+        app()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    except KeyboardInterrupt as exc:  # a signal outside click's own handling
+        err.write("dlkit: interrupted\n")
+        code = _interrupt_code(exc)
+    finally:
+        proc.terminate_all()  # no tool outlives dlkit, whatever ended it
+    sys.exit(streams.finish(out, err, code))

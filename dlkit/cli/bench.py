@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from dlkit.cli import app
+from dlkit.cli import StrictCommand, app
 from dlkit.cli.common import fail
 from dlkit.host.userfiles import UserFileError, check_output, read_user_json, write_user_file
 
@@ -34,6 +34,8 @@ def _dtypes(values: List[str]) -> tuple[str, ...] | None:
                     fail(f"--dtype: {exc}")
                 if d not in out:
                     out.append(d)
+    if values and not out:
+        fail(f"--dtype {','.join(values)!r} names no dtype: give fp32, tf32, fp16, bf16 or fp8")
     return tuple(out) or None
 
 
@@ -44,7 +46,7 @@ def _sizes(values: List[int]) -> tuple[int, ...] | None:
     return tuple(dict.fromkeys(values)) or None
 
 
-@app.command("bench")
+@app.command("bench", cls=StrictCommand)
 def bench(
     device: str = typer.Option("all", "--device", metavar="cpu|cuda|all", help="Where to run: cpu, cuda or all (default)."),
     quick: bool = typer.Option(False, "--quick", help="A short suite (about 30 s): fp32 CPU matmul, bf16/tf32/fp32 GPU matmul at 8192, one conv, memory, PCIe, MLP."),

@@ -18,7 +18,7 @@ from rich.console import Console
 
 from dlkit.catalog.cloud import CatalogError, PriceRow, UnknownGpu, join_components, merge, packaged_rows
 from dlkit.catalog.cloud_sources import load_sources
-from dlkit.cli import app
+from dlkit.cli import StrictCommand, StrictGroup, app
 from dlkit.cli.common import fail as _fail
 from dlkit.host.userfiles import UserFileError, check_output, read_user_json, write_user_file
 from dlkit.recipes.breakeven import BreakevenError, Cloud, breakeven as plan_breakeven
@@ -32,7 +32,7 @@ HOST_REST_W = 100.0
 # without a DC estimate in the plan, undo that margin.
 PSU_MARGIN = 1.1
 
-cloud_app = typer.Typer(help="Compare cloud GPU prices by $/h and by $ per unit of work, from a dated catalog.\n\n"
+cloud_app = typer.Typer(cls=StrictGroup, help="Compare cloud GPU prices by $/h and by $ per unit of work, from a dated catalog.\n\n"
                              "Example: dlkit cloud-cost --gpu A100 --count 8 --hours 100. "
                              "The breakeven command says when owning a build beats renting.",
                         context_settings={"help_option_names": ["-h", "--help"]})
@@ -183,7 +183,7 @@ def _from_plan(path: str) -> tuple[float, float, str]:
     return float(price), psu / PSU_MARGIN, f"plan {path}: psu_watts_recommended {psu:g} W ÷ {PSU_MARGIN} (the final PSU margin)"
 
 
-@cloud_app.command("breakeven")
+@cloud_app.command("breakeven", cls=StrictCommand)
 def breakeven(
     build_price: Optional[float] = typer.Option(None, "--build-price", metavar="AMOUNT",
                                                 help="What the build costs, in --currency."),

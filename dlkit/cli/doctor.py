@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from dlkit.checks import REGISTRY
-from dlkit.cli import app
+from dlkit.cli import StrictCommand, app
 from dlkit.cli.common import fail as _fail
 from dlkit.engine import DEFAULT_TIMEOUT_S, SelectionError, doctor as run_doctor, select_checks
 from dlkit.host import CaptureError, LiveHost, RecordingHost, Redactor, ReplayHost, write_capture
@@ -24,7 +24,7 @@ def _list_checks() -> None:
         typer.echo(f"{code:28} {REGISTRY[code].description}")
 
 
-@app.command()
+@app.command(cls=StrictCommand)
 def doctor(
     as_json: bool = typer.Option(False, "--json", help="Print one dlkit.doctor/1 JSON document."),
     as_markdown: bool = typer.Option(False, "--markdown", help="Print Markdown to paste into a bug report."),

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from dlkit.catalog.hardware import HARDWARE_TABLES, CatalogError, UnknownPart, lookup_cpu, lookup_gpu, lookup_region, rows_as_dicts
-from dlkit.cli import app
+from dlkit.cli import StrictCommand, app
 from dlkit.cli.common import fail as _fail
 from dlkit.engine import gather
 from dlkit.host import CaptureError, LiveHost, ReplayHost
@@ -55,7 +55,7 @@ def _circuit(value: str | None):
     return None, watts
 
 
-@app.command("plan-build")
+@app.command("plan-build", cls=StrictCommand)
 def plan_build(
     budget: Optional[float] = typer.Option(None, "--budget", metavar="USD", help="Recommend a build for this budget (US dollars)."),
     gpus: int = typer.Option(1, "--gpus", metavar="N", help="Number of GPUs (with --from/--from-host: GPUs to add)."),

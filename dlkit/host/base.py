@@ -64,6 +64,9 @@ class CommandResult:
     stdout: str
     stderr: str
     status: str  # ok | not-found | timeout | error
+    # The command printed more than dlkit reads (a dmesg that floods): it was stopped at
+    # the cap and its output holds the newest part only (dlkit/host/proc.py).
+    truncated: bool = False
 
     @property
     def ok(self) -> bool:
@@ -79,16 +82,21 @@ class CommandResult:
             first = (self.stderr or self.stdout).strip().splitlines()
             detail = f": {first[0][:200]}" if first else ""
             return f"`{cmd}`: exit code {self.returncode}{detail}"
+        if self.truncated:
+            return f"`{cmd}`: ok, but its output was cut at the size cap (only its last part was kept)"
         return f"`{cmd}`: ok"
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "argv": list(self.argv),
             "returncode": self.returncode,
             "stdout": self.stdout,
             "stderr": self.stderr,
             "status": self.status,
         }
+        if self.truncated:  # only when true: captures without it stay byte-identical
+            out["truncated"] = True
+        return out
 
 
 def normpath(path: str) -> str:

@@ -28,7 +28,8 @@ import re
 import zlib
 
 from dlkit.host.base import CommandResult
-from dlkit.host.capture import FORMAT, VERSION, Capture, CaptureError, load_capture
+from dlkit.host.capture import FORMAT, MAX_CAPTURE_BYTES, VERSION, Capture, CaptureError, load_capture
+from dlkit.host.safefile import FileRefused, loads_json, read_regular, size_text
 from dlkit.host.collect_env import COLLECT_ENV_IMPORTER, import_collect_env, torch_cudnn_int
 
 # A pasted report is a few kilobytes, an nvidia-smi -q -x of 8 GPUs under load well
@@ -243,8 +244,8 @@ def _not_an_input(path: str, data: bytes, text: str) -> CaptureError:
         hint = " (an nvidia-bug-report log, which dlkit does not read)"
     elif text.lstrip().startswith(("{", "[")):
         try:
-            doc = json.loads(text)
-        except ValueError:
+            doc = loads_json(text, path)
+        except FileRefused:
             doc = None
         if isinstance(doc, dict) and doc.get("format") == FORMAT:
             hint = " (this is a capture's manifest.json: pass the folder that holds it)"
@@ -264,24 +265,23 @@ def load_input(path: str) -> Capture:
     a capture archive, a collect_env report, or a bare nvidia-smi file. Anything else
     raises :class:`CaptureError` with a one-line message naming the problem.
     """
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         raise CaptureError(f"{path}: no such file or directory")
     if os.path.isdir(path):
         return load_capture(path)
     try:
-        size = os.path.getsize(path)
-        if size > MAX_INPUT_BYTES:
-            raise CaptureError(f"{path}: too large ({size} bytes) for a report; {NOT_AN_INPUT}")
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_INPUT_BYTES + 1)
-    except OSError as exc:
-        raise CaptureError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if len(data) > MAX_INPUT_BYTES:  # grew while we looked (a pipe, /dev/zero)
-        raise CaptureError(f"{path}: too large (over {MAX_INPUT_BYTES} bytes) for a report; {NOT_AN_INPUT}")
+        data = read_regular(path, MAX_CAPTURE_BYTES, path)
+    except FileRefused as exc:
+        raise CaptureError(str(exc)) from None
     kind = detect_kind(data)
     if kind == "capture-archive":
-        return load_capture(path)
+        return load_capture(path, data)
+    if len(data) > MAX_INPUT_BYTES:
+        raise CaptureError(f"{path}: {size_text(len(data))} is too large for a report (at most "
+                           f"{size_text(MAX_INPUT_BYTES)}); {NOT_AN_INPUT}")
     text = _text_of(data)
+    if kind is not None and "\x00" in text:
+        raise CaptureError(f"{path}: holds NUL bytes; a pasted report is text")
     if kind == "collect_env":
         return import_collect_env(text)
     if kind in ("nvsmi-xml", "nvsmi-text"):

@@ -7,7 +7,7 @@ import datetime as _dt
 import errno
 import os
 import shutil
-import subprocess
+import stat
 import sys
 from typing import Any, Callable
 
@@ -22,11 +22,17 @@ from dlkit.host.base import (
     normpath,
 )
 from dlkit.host.nvml import SnapshotOnce
-from dlkit.host.pyprobe import kill_group, probe_python
+from dlkit.host.proc import run_bounded
+from dlkit.host.pyprobe import probe_python
 
 # dmesg on a busy server runs to megabytes; the newest lines matter most, so a long
-# output keeps its tail.
+# output keeps its tail (and a tool that prints past 4× this is stopped: proc.py).
 MAX_OUTPUT_BYTES = 8 * 1024 * 1024
+
+# Reading one of these blocks (a FIFO planted at /var/log/kern.log waits for a writer),
+# never ends (/dev/zero) or has side effects (opening /dev/watchdog arms it).
+_SPECIAL_KINDS = ((stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+                  (stat.S_ISSOCK, "socket"))
 
 
 def _os_error(exc: OSError) -> str:
@@ -39,6 +45,15 @@ def _os_error(exc: OSError) -> str:
     if exc.errno == errno.ENOTDIR:
         return "missing"
     return exc.strerror or type(exc).__name__
+
+
+def _not_regular(mode: int) -> str | None:
+    if stat.S_ISDIR(mode):
+        return "is a directory"
+    if stat.S_ISREG(mode):
+        return None
+    kind = next((name for test, name in _SPECIAL_KINDS if test(mode)), "special file")
+    return f"not a regular file ({kind})"
 
 
 def _psutil_virtual_memory() -> dict[str, int]:
@@ -106,7 +121,21 @@ class LiveHost(Host):
     def read_text(self, path: str) -> FileRead:
         path = normpath(path)
         try:
-            with open(path, "rb") as fh:
+            # stat before open: opening a device can act (a tape rewinds, a watchdog arms).
+            # O_NONBLOCK: should the path become a FIFO between stat and open, the open
+            # returns at once instead of waiting for a writer; fstat then refuses it.
+            # /proc and /sys files are regular files and read as before.
+            why = _not_regular(os.stat(path).st_mode)
+            if why:
+                return FileRead(path, None, why)
+            flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+            fd = os.open(path, flags)
+            with open(fd, "rb") as fh:  # owns fd from here on
+                why = _not_regular(os.fstat(fd).st_mode)
+                if why:
+                    return FileRead(path, None, why)
+                if os.name == "posix":
+                    os.set_blocking(fd, True)  # a regular file: plain reads, as before
                 data = fh.read(self.max_read_bytes + 1)
         except OSError as exc:
             return FileRead(path, None, _os_error(exc))
@@ -164,35 +193,18 @@ class LiveHost(Host):
 
     def run(self, argv, timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S) -> CommandResult:
         argv = tuple(argv)
-        try:
-            # argv list, never shell=True; a new session so that a hung command and its
-            # children can be killed together on timeout.
-            proc = subprocess.Popen(
-                list(argv),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=os.name == "posix",
-                env={**os.environ, "LC_ALL": "C", "LANG": "C"},
-            )
-        except FileNotFoundError:
+        # argv list, never shell=True; its own session, killed whole when it is done
+        # (dlkit/host/proc.py). The C locale: probes parse English output.
+        done = run_bounded(argv, timeout_s, max_bytes=MAX_OUTPUT_BYTES, env={**os.environ, "LC_ALL": "C", "LANG": "C"})
+        if done.not_found:
             return CommandResult(argv, None, "", "", "not-found")
-        except OSError as exc:
-            return CommandResult(argv, None, "", str(exc), "error")
-        try:
-            out, err = proc.communicate(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            self._kill(proc)
+        if done.start_error is not None:
+            return CommandResult(argv, None, "", str(done.start_error), "error")
+        if done.timed_out:
             return CommandResult(argv, None, "", f"timed out after {timeout_s:g} s", "timeout")
-        stdout, _ = decode(out[-MAX_OUTPUT_BYTES:])
-        stderr, _ = decode(err[-MAX_OUTPUT_BYTES:])
-        status = "ok" if proc.returncode == 0 else "error"
-        return CommandResult(argv, proc.returncode, stdout, stderr, status)
-
-    @staticmethod
-    def _kill(proc: subprocess.Popen) -> None:
-        kill_group(proc)
-        try:
-            proc.communicate(timeout=1.0)
-        except (subprocess.TimeoutExpired, OSError, ValueError):
-            pass
+        stdout, _ = decode(done.stdout)
+        stderr, _ = decode(done.stderr)
+        if done.truncated:  # stopped at the cap by us: what it printed is the answer
+            return CommandResult(argv, None, stdout, stderr, "ok", truncated=True)
+        status = "ok" if done.returncode == 0 else "error"
+        return CommandResult(argv, done.returncode, stdout, stderr, status)

@@ -62,13 +62,13 @@ import hashlib
 import json
 import os
 import signal
-import subprocess
 import tempfile
 import threading
 import time
 from typing import Any
 
 from dlkit.host.base import decode
+from dlkit.host.proc import Exiting, run_bounded
 from dlkit.host.pyprobe_child import CHILD_SCRIPT
 
 MARKER = "DLKIT-PYPROBE:"
@@ -160,51 +160,36 @@ def _child_env() -> dict[str, str]:
 
 
 class _Child:
-    """One child interpreter, waited for on its own thread (parallel children must not
-    stall on a full pipe while we wait for another)."""
+    """One child interpreter, run on its own thread so that the parallel children run at
+    once. ``run_bounded`` gives it its own session, reads its pipes while it runs, keeps
+    what it wrote before a kill and kills whatever it spawned (dlkit/host/proc.py)."""
 
     def __init__(self, executable: str, mode: str, timeout_s: float) -> None:
         self.executable, self.mode, self.timeout_s = executable, mode, timeout_s
         self.stdout = self.stderr = ""
         self.returncode: int | None = None
-        self.timed_out = False
+        self.timed_out = self.truncated = False
         self.start_error: str | None = None
         self.elapsed_s = 0.0
         self._thread = threading.Thread(target=self._run, daemon=True, name=f"pyprobe-{mode}")
         self._thread.start()
 
     def _run(self) -> None:
-        t0 = time.monotonic()
         argv = [self.executable, "-c", CHILD_SCRIPT, self.mode, f"{self.timeout_s:g}"]
-        try:
-            kwargs: dict[str, Any] = {}
-            if os.name == "posix":
-                kwargs["start_new_session"] = True  # so a hung child and its children die together
-            else:
-                kwargs["creationflags"] = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, env=_child_env(), **kwargs)
-        except FileNotFoundError:
+        done = run_bounded(argv, self.timeout_s, max_bytes=MAX_OUTPUT_BYTES, env=_child_env())
+        exc = done.start_error
+        if isinstance(exc, Exiting):
+            self.start_error = str(exc)
+        elif isinstance(exc, FileNotFoundError):
             has_dir = os.sep in self.executable or bool(os.altsep and os.altsep in self.executable)
             where = "no such file" if has_dir else "not found on PATH"
             self.start_error = f"cannot run {self.executable}: {where}"
-            return
-        except OSError as exc:
+        elif exc is not None:
             self.start_error = f"cannot run {self.executable}: {exc.strerror or exc}"
-            return
-        try:
-            out, err = proc.communicate(timeout=self.timeout_s)
-        except subprocess.TimeoutExpired:
-            self.timed_out = True
-            kill_group(proc)
-            try:
-                out, err = proc.communicate(timeout=2.0)  # what it wrote before is kept
-            except (subprocess.TimeoutExpired, OSError, ValueError):
-                out, err = b"", b""
-        self.returncode = proc.returncode
-        self.stdout = decode(out[-MAX_OUTPUT_BYTES:])[0]
-        self.stderr = decode(err[-MAX_OUTPUT_BYTES:])[0]
-        self.elapsed_s = time.monotonic() - t0
+        self.timed_out, self.truncated, self.returncode = done.timed_out, done.truncated, done.returncode
+        self.stdout = decode(done.stdout)[0]
+        self.stderr = decode(done.stderr)[0]
+        self.elapsed_s = done.elapsed_s
 
     def join(self, deadline: float) -> None:
         self._thread.join(max(0.0, deadline - time.monotonic()))
@@ -213,13 +198,15 @@ class _Child:
         """(the last answer or None, failure fields: error/stage/stderr_tail; empty when fine)."""
         if self.start_error:
             return None, {"error": self.start_error}
-        if self._thread.is_alive():  # cannot happen: communicate has its own timeout
+        if self._thread.is_alive():  # cannot happen: run_bounded has its own timeout
             return None, {"error": "timeout", "timeout_s": self.timeout_s}
         answer, stage = parse_output(self.stdout)
         fail: dict[str, Any] = {}
         finished = stage == "done"
         if self.timed_out:
             fail = {"error": "timeout", "timeout_s": self.timeout_s}
+        elif self.truncated and not finished:
+            fail = {"error": f"stopped: it printed more than {4 * MAX_OUTPUT_BYTES // (1024 * 1024)} MiB"}
         elif self.returncode is not None and describe_exit(self.returncode):
             fail = {"error": describe_exit(self.returncode)}
         elif answer is None or not finished:
@@ -235,17 +222,6 @@ class _Child:
             if self.stderr.strip():
                 fail["stderr_tail"] = _tail(self.stderr)
         return answer, fail
-
-
-def kill_group(proc: subprocess.Popen) -> None:
-    """Kill a child started with start_new_session and everything it started."""
-    try:
-        if os.name == "posix":
-            os.killpg(proc.pid, signal.SIGKILL)
-        else:
-            proc.kill()
-    except OSError:
-        pass
 
 
 EMPTY_KEYS = ("executable", "python_version", "packages", "torch", "tensorflow", "jax")
@@ -381,14 +357,22 @@ def cache_put(key: str, answer: dict[str, Any]) -> None:
 
         for old in sorted(entries, key=saved)[: len(entries) - CACHE_MAX_ENTRIES]:
             del entries[old]
+    tmp = None
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".pyprobe-", suffix=".json")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh)
         os.replace(tmp, path)  # atomic: two dlkit runs never see half a file
+        tmp = None
     except OSError:
-        pass  # a read-only home is no reason to fail a diagnosis
+        pass  # a read-only or full home is no reason to fail a diagnosis
+    finally:
+        if tmp is not None:  # a failed write (ENOSPC, EROFS, EIO) leaves no staged file behind
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
 
 def probe_python(executable: str, import_frameworks: bool, timeout_s: float,
