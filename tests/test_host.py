@@ -35,6 +35,7 @@ from dlkit.host import (
 )
 from dlkit.host import live as live_module
 from dlkit.host.base import MAX_READ_BYTES, normpath
+from dlkit.host.redact import IDENTITY_ENV
 from test_golden import CREATED, PYTHON, full_machine, part1_capture, part1_machine, python_json
 from test_golden import full_capture as desktop_capture
 
@@ -688,7 +689,9 @@ def test_a_capture_of_an_environment_that_is_not_utf8_can_be_written(tmp_path, m
     rec = RecordingHost(LiveHost())
     rec.env("DLKIT_TEST_LD_LIBRARY_PATH")
     write_capture(rec.to_capture(None), str(tmp_path / "cap"))
-    assert load_capture(str(tmp_path / "cap")).environ == {"DLKIT_TEST_LD_LIBRARY_PATH": "/opt/caf\ufffd/lib"}
+    # what was read, and the user/host variables a replay needs to redact the capture (RecordingHost.record_identity)
+    identity = {n: LiveHost().env(n) for n in IDENTITY_ENV if LiveHost().env(n) is not None}
+    assert load_capture(str(tmp_path / "cap")).environ == {"DLKIT_TEST_LD_LIBRARY_PATH": "/opt/caf\ufffd/lib", **identity}
 
 
 # ------------------------------------------------------------------ Redactor
@@ -760,8 +763,10 @@ def test_redactor_keeps_versions_in_python_json():
 def test_redactor_hostnames():
     r = Redactor(["gpu-box-7.lab.example.com", "localhost", "ab"])
     assert r.hostnames == ["gpu-box-7.lab.example.com", "gpu-box-7"]
-    assert r.text("ssh gpu-box-7.lab.example.com; prompt root@gpu-box-7:~# gpu-box-7x my-gpu-box-7") == \
-        "ssh host-1; prompt root@host-2:~# gpu-box-7x my-gpu-box-7"
+    # a name stands alone unless letters or digits continue it: "gpu-box-7x" is another word, "my-gpu-box-7"
+    # (an alias, an interface "gpu-box-7-ib0") and "GPU-BOX-7" are the host
+    assert r.text("ssh gpu-box-7.lab.example.com; prompt root@gpu-box-7:~# gpu-box-7x my-gpu-box-7 GPU-BOX-7-ib0") == \
+        "ssh host-1; prompt root@host-2:~# gpu-box-7x my-host-2 host-2-ib0"
 
 
 def test_redactor_leaves_generic_hostnames_alone():

@@ -101,16 +101,30 @@ def _date(text: str, where: str) -> str:
         raise CatalogError(f"{where}: as_of {text.strip()!r} is not a date (YYYY-MM-DD)") from None
 
 
+def csv_rows(text: str, name: str) -> Iterator[tuple[int, list[str]]]:
+    """(line number, cells) per CSV row; what the csv module cannot read (a 1 MB cell, an
+    unclosed quote at the end) is a :class:`CatalogError` naming the line, not a traceback."""
+    reader = csv.reader(io.StringIO(text))
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise CatalogError(f"{name} line {reader.line_num}: not CSV dlkit reads ({exc})") from None
+        yield reader.line_num, fields
+
+
 def csv_records(text: str, name: str, required: Iterable[str], hint: str = "") -> Iterator[tuple[str, dict[str, str]]]:
     """("NAME line N", {lower-case header: stripped cell}) per non-blank row; a missing column or
     a row with the wrong number of cells is a :class:`CatalogError` naming the line."""
-    reader = csv.reader(io.StringIO(text))
-    header = [h.strip().lower() for h in next(reader, [])]
+    rows = csv_rows(text, name)
+    header = [h.strip().lower() for h in next(rows, (1, []))[1]]
     missing = [c for c in required if c not in header]
     if missing:
         raise CatalogError(f"{name} line 1: missing column(s) {', '.join(missing)} {hint}".rstrip())
-    for fields in reader:
-        where = f"{name} line {reader.line_num}"
+    for line, fields in rows:
+        where = f"{name} line {line}"
         if not any(f.strip() for f in fields):
             continue
         if len(fields) != len(header):

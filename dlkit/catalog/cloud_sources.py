@@ -10,13 +10,11 @@ host seam (:mod:`dlkit.host.userfiles`); parsing is pure.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import re
 from dataclasses import dataclass, field
 
-from dlkit.catalog.cloud import CatalogError, PriceRow, _num, collapse_zones, csv_records, parse_dlkit_csv
+from dlkit.catalog.cloud import CatalogError, PriceRow, _num, collapse_zones, csv_records, csv_rows, parse_dlkit_csv
 from dlkit.host.userfiles import UserFileError, list_user_dir, read_user_text
 
 SKY_DEFAULT = "~/.sky/catalogs"
@@ -118,7 +116,7 @@ def parse_skypilot_csv(text: str, name: str, provider: str, as_of: str | None = 
 
 def parse_price_file(text: str, name: str, catalog_date: str | None = None) -> list[PriceRow]:
     """A ``--catalog`` file: dlkit's layout, or a SkyPilot vms.csv (recognised by its header)."""
-    first = next(csv.reader(io.StringIO(text)), [])
+    first = next(csv_rows(text, name), (1, []))[1]
     if is_skypilot(first):
         return parse_skypilot_csv(text, name, provider_from_path(name), catalog_date)
     return collapse_zones(parse_dlkit_csv(text, name, origin="file"))

@@ -98,16 +98,20 @@ def bench(
             res = run_bench(opts, tick)
     except BenchUnavailable as exc:
         fail(str(exc))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM/SIGHUP (dlkit.host.proc.Interrupted)
         typer.echo("dlkit: interrupted before any measurement", err=True)
-        raise typer.Exit(EXIT_INTERRUPTED)
+        raise typer.Exit(getattr(exc, "exit_code", EXIT_INTERRUPTED))
 
     if old is not None:
         res.comparison = C.compare(old, res.results, compare or "")
+    write_failed = None
     if plot is not None:
         try:
             write_user_file(plot, render_bench_plot(res, plot_format(plot) or "png"), force)
-        except (PlotUnavailable, UserFileError) as exc:
+        except PlotUnavailable as exc:
+            res.warnings.append(f"--plot not written: {exc}")
+        except UserFileError as exc:  # the measurements still print; the command failed
+            write_failed = str(exc)
             res.warnings.append(f"--plot not written: {exc}")
         else:
             res.notes.append(f"plot written to {plot}")
@@ -117,6 +121,8 @@ def bench(
         out = Console()
         # Piped or redirected: a wide table rather than one truncated to 80 columns.
         render.render_console(res, out if out.is_terminal else Console(width=160))
+    if write_failed:
+        fail(write_failed)
     if res.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
     slower = res.comparison is not None and res.comparison.counts()["SLOWER"] > 0

@@ -36,7 +36,8 @@ def doctor(
                                              "nvidia-smi -q / -q -x file, instead of probing this machine."),
     python: Optional[str] = typer.Option(None, "--python", metavar="PATH",
                                          help="The Python whose frameworks to probe (default: the active venv/conda env, else python3 on PATH)."),
-    no_redact: bool = typer.Option(False, "--no-redact", help="With --capture: keep hostnames, users, addresses, serials."),
+    no_redact: bool = typer.Option(False, "--no-redact", help="Keep hostnames, users, addresses, serials and secrets: in the "
+                                                               "--capture and in the --json / --markdown report."),
     force: bool = typer.Option(False, "--force", help="With --capture: replace PATH if it exists."),
     timeout: float = typer.Option(DEFAULT_TIMEOUT_S, "--timeout", min=0.1, max=600, metavar="SECONDS",
                                   help="Time limit for each probe."),
@@ -73,7 +74,8 @@ def doctor(
         host = ReplayHost(cap, description=f"{kind} {from_}" if kind else f"capture {from_}")
         source = f"read from {kind} report {from_}" if kind else f"replayed from {from_}"
     else:
-        host = RecordingHost() if capture is not None else LiveHost()
+        # a RecordingHost remembers the environment it read, which the report's redactor must know
+        host = RecordingHost() if capture is not None or ((as_json or as_markdown) and not no_redact) else LiveHost()
         source = "this machine (live)"
         if python is not None:
             problem = validate_python(LiveHost(), python)
@@ -82,8 +84,10 @@ def doctor(
 
     report = run_doctor(host, timeout_s=timeout, only=only, skip=skip, python=python)
 
+    redactor = None  # one redactor for the capture and the report: the same placeholders in both
+    if not no_redact and (capture is not None or as_json or as_markdown):
+        redactor = Redactor.for_capture(cap) if from_ is not None else Redactor.for_host(host)
     if capture is not None:
-        redactor = None if no_redact else Redactor.for_this_machine()
         try:
             write_capture(host.to_capture(redactor), capture, force=force)
         except (CaptureError, OSError) as exc:
@@ -91,9 +95,9 @@ def doctor(
         typer.echo(f"capture written to {capture}" + ("" if no_redact else " (redacted; see manifest.json)"), err=True)
 
     if as_json:
-        sys.stdout.write(render_json(report) + "\n")
+        sys.stdout.write(render_json(report, redactor, redactions=True) + "\n")
     elif as_markdown:
-        sys.stdout.write(render_markdown(report, source))
+        sys.stdout.write(render_markdown(report, source, redactor, redactions=True))
     else:
         render_console(report, Console(), source, verbose=verbose)
     raise typer.Exit(report.exit_code)

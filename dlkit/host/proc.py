@@ -89,6 +89,14 @@ class Finished:
 _lock = threading.RLock()
 _live: set[int] = set()
 _closing = False
+_received: int | None = None  # the last signal the handlers caught
+
+
+def received_signal() -> int | None:
+    """The signal that interrupted dlkit, if any. Frameworks may swallow ``Interrupted``
+    (typer turns any KeyboardInterrupt into exit code 130): the CLI asks here to exit
+    with 128 + this signal (143 for SIGTERM)."""
+    return _received
 
 
 def terminate_all() -> None:
@@ -106,6 +114,8 @@ atexit.register(terminate_all)
 
 
 def _on_signal(signum: int, frame: object) -> None:
+    global _received
+    _received = signum
     terminate_all()  # the hung nvidia-smi dies now, not when the exception reaches the top
     raise Interrupted(signum)
 
@@ -116,69 +126,64 @@ def install_signal_handlers() -> bool:
     ignored when dlkit started (nohup, a background job) stays ignored."""
     if threading.current_thread() is not threading.main_thread():
         return False
-    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
-        num = getattr(signal, name, None)
-        if num is None:
-            continue
+    for num in [getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)]:
         try:
-            if signal.getsignal(num) == signal.SIG_IGN:
-                continue
-            signal.signal(num, _on_signal)
+            if signal.getsignal(num) != signal.SIG_IGN:
+                signal.signal(num, _on_signal)
         except (ValueError, OSError):  # an embedding host that owns its signals
-            continue
+            pass
     return True
 
 
 # ----------------------------------------------------------------------------- killing
 
+def _quietly(kill, *args) -> None:
+    try:
+        kill(*args)
+    except (OSError, psutil.Error):  # already gone
+        pass
+
+
 def _session_members(sid: int) -> list[int]:
-    """Processes of session ``sid`` (``/proc/<pid>/stat`` field 6), ours excepted: this
-    finds a grandchild that moved itself into another process group with setpgid()."""
-    skip = (os.getpid(), sid)  # the leader cannot leave its group: killpg reached it
+    """Processes of session ``sid`` (``/proc/<pid>/stat`` field 6): this finds a grandchild
+    that moved itself into another process group with setpgid()."""
+    skip = (os.getpid(), sid)  # a session leader cannot leave its group: killpg reached it
     out = []
-    for pid in psutil.pids():
-        if pid in skip:
-            continue
-        try:
-            if os.getsid(pid) == sid:
-                out.append(pid)
-        except OSError:  # gone meanwhile, or another user's process we may not query
-            continue
+    try:
+        for pid in psutil.pids():
+            try:
+                if pid not in skip and os.getsid(pid) == sid:
+                    out.append(pid)
+            except OSError:  # gone meanwhile, or not ours to query
+                pass
+    except (psutil.Error, OSError):
+        pass
     return out
 
 
 def _kill_session(pid: int) -> None:
     if not POSIX:
         return
-    try:
-        # The group id stays valid while any member lives, even after the leader died
-        # (POSIX killpg); SIGKILL because a hung tool may ignore SIGTERM.
-        os.killpg(pid, signal.SIGKILL)
-    except OSError:
-        pass
-    for _ in range(3):  # a member may fork while we sweep: sweep until none is left
+    # The group id stays valid while any member lives, even after the leader died
+    # (POSIX killpg); SIGKILL because a hung tool may ignore SIGTERM.
+    _quietly(os.killpg, pid, signal.SIGKILL)
+    for _ in range(3):  # a member may fork while we sweep: sweep again while any is found
         members = _session_members(pid)
+        for member in members:
+            _quietly(os.kill, member, signal.SIGKILL)
         if not members:
             return
-        for member in members:
-            try:
-                os.kill(member, signal.SIGKILL)
-            except OSError:
-                pass
 
 
 def _kill_descendants(pid: int) -> None:
-    """While the child lives its descendants are known by parentage, even the ones that
+    """While the child lives, its descendants are known by parentage, even those that
     left the session with setsid()."""
     try:
         kids = psutil.Process(pid).children(recursive=True)
     except psutil.Error:
         return
     for kid in kids:
-        try:
-            kid.kill()  # psutil checks the pid still names the same process
-        except psutil.Error:
-            pass
+        _quietly(kid.kill)  # psutil checks that the pid still names the same process
 
 
 def _exited(proc: subprocess.Popen) -> bool:
@@ -204,8 +209,8 @@ class _Tail:
         self.chunks: collections.deque[bytes] = collections.deque()
 
     def add(self, chunk: bytes) -> None:
-        self.seen += len(chunk)
         self.chunks.append(chunk)
+        self.seen += len(chunk)
         self.kept += len(chunk)
         while self.chunks and self.kept - len(self.chunks[0]) >= self.limit:
             self.kept -= len(self.chunks.popleft())
@@ -235,9 +240,8 @@ def _read_selectors(proc, tails, deadline, read_limit, grace_s) -> tuple[bool, b
                 return True, False
             else:
                 wait = min(deadline - now, _POLL_S)
-            if wait <= 0:
-                break
-            for key, _ in sel.select(wait):
+            last = wait <= 0  # the grace is over: take what is already in the pipes, then stop
+            for key, _ in sel.select(max(0.0, wait)):
                 try:
                     chunk = os.read(key.fd, _CHUNK)
                 except BlockingIOError:
@@ -250,6 +254,8 @@ def _read_selectors(proc, tails, deadline, read_limit, grace_s) -> tuple[bool, b
                 key.data.add(chunk)
                 if key.data.seen > read_limit:
                     return False, True
+            if last:
+                break
     finally:
         sel.close()
     # Both pipes closed (or the grace ran out): the child itself may still be running.
@@ -281,10 +287,8 @@ def _read_threads(proc, tails, deadline, read_limit, grace_s) -> tuple[bool, boo
         if time.monotonic() >= deadline:
             return True, False
         time.sleep(_POLL_S)
-    if capped.is_set():
-        return False, True
     for r in readers:
-        r.join(grace_s)
+        r.join(0 if capped.is_set() else grace_s)
     return False, capped.is_set()
 
 
@@ -327,7 +331,7 @@ def run_bounded(argv: Sequence[str], timeout_s: float, *, max_bytes: int, env: M
             _kill_session(proc.pid)
             _live.discard(proc.pid)
         if not POSIX and not exited:
-            proc.kill()
+            _quietly(proc.kill)
         try:
             proc.wait(timeout=1.0)
         except subprocess.TimeoutExpired:

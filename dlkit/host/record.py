@@ -12,7 +12,7 @@ from dlkit import __version__
 from dlkit.host.base import DEFAULT_COMMAND_TIMEOUT_S, CommandResult, DirList, FileRead, Host, normpath
 from dlkit.host.capture import FORMAT, VERSION, Capture
 from dlkit.host.live import LiveHost
-from dlkit.host.redact import Redactor
+from dlkit.host.redact import HOSTNAME_FILES, IDENTITY_ENV, Redactor
 
 
 class RecordingHost(Host):
@@ -108,8 +108,19 @@ class RecordingHost(Host):
                 self.nvml_snapshot = copy.deepcopy(snap)
         return snap
 
+    def record_identity(self) -> None:
+        """Also read the machine's host name files and user/host variables, so that a
+        replay of this capture can redact them (``Redactor.for_capture``), even when the
+        capture itself is not redacted. No probe reads them; they are all that is added."""
+        for path in HOSTNAME_FILES:
+            self.read_text(path)
+        for name in IDENTITY_ENV:
+            self.env(name)
+
     def to_capture(self, redactor: Redactor | None, notes: str = "") -> Capture:
-        """What was read, as a capture; redacted when a redactor is given."""
+        """What was read, as a capture; redacted when a redactor is given: every part of
+        it, the manifest's notes and unreadable paths included (Redactor.redact_capture)."""
+        self.record_identity()
         manifest: dict[str, Any] = {
             "format": FORMAT,
             "version": VERSION,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from dlkit.render.summary import machine_lines
 from dlkit.report import Report
 
@@ -11,7 +13,9 @@ def cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(report: Report, source: str) -> str:
+def render_markdown(report: Report, source: str, redactor: Any = None, *, redactions: bool = False) -> str:
+    """The report; with a ``redactor`` (dlkit.host.Redactor) redacted for a public tracker, and
+    one line saying what was redacted (with ``redactions`` alone: that nothing was)."""
     f = report.facts
     out = [f"## dlkit doctor: {report.status}", "",
            f"dlkit {f.run.dlkit_version}, {source}, {f.run.created or 'time unknown'}", ""]
@@ -28,4 +32,10 @@ def render_markdown(report: Report, source: str) -> str:
     out += ["", "### All checks", "", "| code | result | summary |", "|---|---|---|"]
     out += [f"| `{x.code}` | {x.severity.value} | {cell(x.title if x.severity.value != 'skipped' else x.detail)} |"
             for x in report.findings]
+    if redactor is not None:
+        redactor.reset_tally()
+        out = [redactor.text(line) for line in out]
+        out[4:4] = [f"Redacted for sharing: {redactor.describe()} (`--no-redact` keeps them).", ""]
+    elif redactions:
+        out[4:4] = ["Not redacted (`--no-redact`): host names, user names, addresses and secrets are as on the machine.", ""]
     return "\n".join(out) + "\n"
