@@ -23,6 +23,7 @@ from dlkit.catalog.cloud import (Anomaly, CatalogAge, PriceRow, age_days, catalo
                                  find_anomalies, join_components, match_gpus, region_matches, MAX_AGE_DAYS)
 
 DTYPES = ("bf16", "fp16", "tf32", "fp32")
+MAX_HOURS = 100 * 365.25 * 24
 # dlkit bench writes torch dtype names; --dtype takes the short ones.
 _BENCH_DTYPES = {"bfloat16": "bf16", "bf16": "bf16", "float16": "fp16", "fp16": "fp16", "half": "fp16",
                  "tf32": "tf32", "tensorfloat32": "tf32", "float32": "fp32", "fp32": "fp32", "float": "fp32"}
@@ -81,8 +82,9 @@ def compare(rows: list[PriceRow], *, gpu: str | None, count: float | None = None
             sources_read: tuple[str, ...] = ()) -> CompareResult:
     """Filter, price and rank. ``rows`` are all loaded rows (components not yet joined);
     ``rate_for(gpu)`` gives the per-GPU rate for ``dtype`` or ``None``."""
-    if hours is not None and not (math.isfinite(hours) and hours >= 0):
-        raise CompareError(f"--hours must be 0 or more, got {hours:g}")
+    # A century of instance-hours is past any plan; beyond it a product overflows to "inf USD".
+    if hours is not None and not (math.isfinite(hours) and 0 <= hours <= MAX_HOURS):
+        raise CompareError(f"--hours must be 0 or more and at most {MAX_HOURS:,.0f} (a century), got {hours:g}")
     if count is not None and count <= 0:
         raise CompareError(f"--count must be 1 or more, got {count:g}")
     if dtype not in DTYPES:

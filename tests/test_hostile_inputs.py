@@ -377,6 +377,8 @@ def test_an_empty_value_is_a_usage_error_for_every_option(where, value):
     (["bench", "--dtype", ",,,"], "names no dtype"),
     (["bench", "--dtype", " , "], "names no dtype"),
     (["doctor", "--python", ""], "--python"),
+    (["cloud-cost", "--gpu", "A100", "--hours", "1e308", "--no-skypilot"], "at most 876,600"),
+    (["doctor", "--timeout", "nan"], "--timeout"),
     (["cloud-cost", "breakeven", "--build-price", "1e308", "--fx", "1e-308", "--currency", "EUR", "--vs-price", "1",
       "--electricity", "0", "--utilization", "1", "--build-watts", "0"], "not a finite number"),
     (["cloud-cost", "breakeven", "--build-price", "1e300", "--vs-price", "1e-300", "--electricity", "1e300",
