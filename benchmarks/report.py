@@ -155,7 +155,7 @@ def finish(res: BenchResult, cpu: Any, model: Any, outcome: RunOutcome) -> None:
                          "(in a VM /proc/cpuinfo shows the nominal clock and turbo is invisible); the peak is a floor")
     res.speedups = speedups(res.results)
     if res.interrupted:
-        res.warnings.append("interrupted: the results are what was measured before Ctrl-C")
+        res.warnings.append("interrupted: the results are what was measured before Ctrl-C (or SIGTERM)")
 
 
 def _gen_width(link: str | None) -> tuple[int | None, int | None]:

@@ -349,7 +349,7 @@ def run(torch: Any, cases: list[Case], threads: int, cc: tuple[int, int] | None 
             res, notes = with_backoff(case, lambda c: measure(torch, c, threads, cc, l2_bytes, sm_clock), cleanup)
         except KeyboardInterrupt:
             out.interrupted = True
-            out.notes.append(f"interrupted (Ctrl-C) during {case.label()}: {len(out.results)} of {len(cases)} cases measured")
+            out.notes.append(f"interrupted (Ctrl-C or SIGTERM) during {case.label()}: {len(out.results)} of {len(cases)} cases measured")
             break
         except Exception as exc:  # a kernel torch cannot run here is a skip, not a crash
             out.skipped.append(f"{case.label()}: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}")

@@ -102,7 +102,7 @@ def test_ctrl_c_keeps_what_was_measured(monkeypatch):
     cases = [S.Case("triad", "cpu", "fp32", (2**20,)), S.Case("mlp", "cpu", "fp32", (1, 4)), S.Case("mlp", "cpu", "fp32", (32, 4))]
     out = S.run(torch, cases, 1)
     assert out.interrupted and len(out.results) == 1
-    assert out.notes == ["interrupted (Ctrl-C) during mlp cpu float32 batch 1: 1 of 3 cases measured"]
+    assert out.notes == ["interrupted (Ctrl-C or SIGTERM) during mlp cpu float32 batch 1: 1 of 3 cases measured"]
 
 
 def _tiny_run(**kw):

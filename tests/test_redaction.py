@@ -381,8 +381,8 @@ def test_secrets_on_command_lines_and_well_known_token_shapes():
     gh = "ghp_" + "a1B2" * 9
     assert r.text(f"python x.py --api-key=abc123xyz HF_TOKEN={HF_VALUE} Authorization: Bearer abcdefgh12345 {gh}") == \
         "python x.py --api-key=REDACTED HF_TOKEN=REDACTED Authorization: Bearer REDACTED REDACTED"
-    assert r.text("root=UUID=00000000-0000-0000-0000-000000000001 nouveau.modeset=0 KEYMAP=us") == \
-        "root=UUID=00000000-0000-0000-0000-000000000001 nouveau.modeset=0 KEYMAP=REDACTED"
+    assert r.text("root=UUID=00000000-0000-0000-0000-000000000001 nouveau.modeset=0 ip=192.0.2.2") == \
+        "root=UUID=00000000-0000-0000-0000-000000000001 nouveau.modeset=0 ip=192.0.2.2"
 
 
 def test_the_manifest_notes_and_unreadable_paths_are_redacted():
@@ -433,3 +433,27 @@ def test_a_recorded_capture_keeps_what_replay_needs_to_redact_it(tmp_path, machi
     red = load_capture(str(tmp_path / "red"))
     assert red.files["/etc/hostname"] == b"host-2\n" or red.files["/etc/hostname"] == b"host-1\n"
     assert red.environ["USER"] == "user-1"
+
+
+def test_for_host_learns_every_identity_source(tmp_path, monkeypatch):
+    monkeypatch.setattr(socket, "gethostname", lambda: "ws-0042")
+    import pwd
+    monkeypatch.setattr(pwd, "getpwuid", fake_getpwuid)
+    root = materialize(tmp_path / "m", {"/etc/hostname": "kern-host\n", "/proc/sys/kernel/hostname": "kern-host\n",
+                                        "/etc/hosts": "127.0.1.1 kern-host.lab.example.net kern-host kh-alias\n"}, {})
+    host = RootedLiveHost(root, environ={"HOME": "/u/homeuser"})
+    r = Redactor.for_host(host, environ={"USER": "envuser", "LOGNAME": "loguser", "SUDO_USER": "sudoer",
+                                         "HOME": "/home/envhome", "AUTH_COOKIE": "c00kie-value"})
+    assert set(r.hostnames) == {"ws-0042", "kern-host", "kern-host.lab.example.net", "kh-alias"}
+    assert set(r.users) == {USER, "envuser", "loguser", "sudoer", "envhome", "homeuser"}
+    assert r.text("cookie c00kie-value") == "cookie REDACTED"
+
+
+def test_replayed_reports_say_what_was_redacted_and_the_console_is_not_redacted(tmp_path, machine, fake_identity):
+    run_cli("--capture", str(tmp_path / "plain.tar.gz"), "--no-redact")
+    doc = json.loads(run_cli("--from", str(tmp_path / "plain.tar.gz"), "--json").stdout)
+    assert doc["redactions"]["applied"] is True and doc["redactions"]["kinds"]["hostname"] >= 1
+    md = run_cli("--from", str(tmp_path / "plain.tar.gz"), "--markdown").stdout
+    assert md.splitlines()[4].startswith("Redacted for sharing: ")
+    console = run_cli("--from", str(tmp_path / "plain.tar.gz"), "-v").stdout
+    assert USER in console or SHORT in console  # for the person at the machine, as it is

@@ -35,13 +35,12 @@ class StrictGroup(RejectBlank, typer.core.TyperGroup):
     pass
 
 
-def _interrupt_code(exc: BaseException) -> int:
-    """128 + the signal that stopped us (SIGTERM: 143), from dlkit.host.proc.Interrupted."""
-    for e in (exc, exc.__cause__, exc.__context__):
-        code = getattr(e, "exit_code", None)
-        if isinstance(code, int):
-            return code
-    return EXIT_INTERRUPTED
+def _interrupt_code() -> int:
+    """128 + the signal that stopped us (SIGTERM: 143); a Ctrl-C that reached no handler: 130."""
+    from dlkit.host import proc
+
+    sig = proc.received_signal()
+    return 128 + sig if sig else EXIT_INTERRUPTED
 
 
 class OneLineErrors(StrictGroup):
@@ -60,7 +59,7 @@ class OneLineErrors(StrictGroup):
                 sys.exit(0)
             if kind == "Abort":
                 typer.echo("dlkit: interrupted", err=True)
-                sys.exit(_interrupt_code(exc))
+                sys.exit(_interrupt_code())
             if callable(getattr(exc, "format_message", None)) and hasattr(exc, "exit_code"):
                 typer.echo(f"dlkit: error: {' '.join(exc.format_message().split())}", err=True)
                 sys.exit(2)
@@ -108,9 +107,11 @@ def main() -> None:
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-    except KeyboardInterrupt as exc:  # a signal outside click's own handling
+    except KeyboardInterrupt:  # a signal outside click's own handling
         err.write("dlkit: interrupted\n")
-        code = _interrupt_code(exc)
+        code = _interrupt_code()
     finally:
         proc.terminate_all()  # no tool outlives dlkit, whatever ended it
+    if code == EXIT_INTERRUPTED:  # typer reports every KeyboardInterrupt as 130: say which signal
+        code = _interrupt_code()
     sys.exit(streams.finish(out, err, code))

@@ -98,9 +98,9 @@ def bench(
             res = run_bench(opts, tick)
     except BenchUnavailable as exc:
         fail(str(exc))
-    except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM/SIGHUP (dlkit.host.proc.Interrupted)
+    except KeyboardInterrupt:  # SIGINT, or SIGTERM/SIGHUP (dlkit.host.proc.Interrupted)
         typer.echo("dlkit: interrupted before any measurement", err=True)
-        raise typer.Exit(getattr(exc, "exit_code", EXIT_INTERRUPTED))
+        raise typer.Exit(EXIT_INTERRUPTED)  # main() reports 128 + the signal
 
     if old is not None:
         res.comparison = C.compare(old, res.results, compare or "")

@@ -22,7 +22,6 @@ the one file it is given.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import zlib

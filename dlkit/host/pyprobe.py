@@ -68,6 +68,7 @@ import time
 from typing import Any
 
 from dlkit.host.base import decode
+from dlkit.host.safefile import FileRefused, loads_json, read_json
 from dlkit.host.proc import Exiting, run_bounded
 from dlkit.host.pyprobe_child import CHILD_SCRIPT
 
@@ -122,9 +123,9 @@ def parse_output(stdout: str) -> tuple[dict[str, Any] | None, str | None]:
         i = line.find(MARKER)
         if i >= 0:
             try:
-                value = json.loads(line[i + len(MARKER):])
-            except ValueError:
-                continue  # cut off mid-line by a kill
+                value = loads_json(line[i + len(MARKER):], "the interpreter's answer")
+            except FileRefused:
+                continue  # cut off mid-line by a kill, or not an answer at all (too deep, NaN)
             if isinstance(value, dict):
                 answer = value
             continue
@@ -276,6 +277,7 @@ CACHE_ENV_KEYS = ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "HIP_VISIBLE
                   "CUDA_HOME", "CUDA_PATH", "JAX_PLATFORMS", "TF_CPP_MIN_LOG_LEVEL")
 CACHE_MAX_AGE_S = 7 * 24 * 3600
 CACHE_MAX_ENTRIES = 16
+MAX_CACHE_BYTES = 16 * 1024 * 1024  # 16 answers of tens of KB; more is not our cache
 
 
 def cache_path() -> str:
@@ -303,10 +305,9 @@ def cache_key(executable: str, import_frameworks: bool, driver_version: str | No
 
 def _load_cache() -> dict[str, Any]:
     try:
-        with open(cache_path(), encoding="utf-8") as fh:
-            data = json.load(fh)
+        data = read_json(cache_path(), MAX_CACHE_BYTES, "framework cache")
         return data if isinstance(data, dict) and isinstance(data.get("entries"), dict) else {"entries": {}}
-    except (OSError, ValueError):
+    except FileRefused:  # missing, unreadable, or hand-edited into garbage: a miss
         return {"entries": {}}
 
 
