@@ -501,3 +501,34 @@ def test_a_plot_that_cannot_be_written_is_an_error_and_leaves_nothing(tmp_path):
     assert not os.path.exists("/dev/full.png")
     dlkit(*BREAKEVEN, "--build-price", "9", "--build-watts", "0", "--plot", "/dev/full", "--force",
           cwd=tmp_path).assert_refused()
+
+
+# ------------------------------------------------------------------ signals
+
+SLOW_SECOND_CASE = ("import sys, time; import dlkit.benchmarks.suite as S; calls = []\n"
+                    "def measure(torch, case, *a):\n"
+                    "    calls.append(case)\n"
+                    "    if len(calls) > 1:\n"
+                    "        sys.stderr.write('MEASURED-ONE\\n'); sys.stderr.flush(); time.sleep(60)\n"
+                    "    return {'kernel': case.kernel, 'device': case.device, 'dtype': case.dtype, 'median_s': 1e-3}\n"
+                    "S.measure = measure\n"
+                    "from dlkit.cli import main; sys.argv = ['dlkit', *sys.argv[1:]]; main()")
+
+
+@pytest.mark.parametrize("signum,code", [(2, 130), (15, 143)])
+def test_a_signal_during_bench_keeps_what_was_measured(signum, code):
+    """SIGTERM (a Slurm time limit, `timeout`) keeps the partial results as Ctrl-C does."""
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_SECOND_CASE, "bench", "--device", "cpu", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        line = proc.stderr.readline()  # blocks until the second case started (torch imported)
+        assert line == "MEASURED-ONE\n", line
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == code, err
+    assert "Traceback" not in err
+    doc = json.loads(out)
+    assert doc["interrupted"] is True and len(doc["results"]) == 1
+    assert any(n.startswith("interrupted (Ctrl-C or SIGTERM) during") for n in doc["notes"])
