@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from dlkit.cli import app
 from dlkit.host import CaptureError, load_capture, write_capture
-from dlkit.host import capture as capture_module
+from dlkit.host import capture_write as capture_module
 from test_golden import part1_capture
 
 REPO = Path(__file__).resolve().parents[1]

@@ -86,7 +86,8 @@ def test_json_is_one_document_and_the_exit_code_follows_the_status(captures, kin
     assert doc["schema"] == "dlkit.doctor/1"
     assert doc["status"] == kind
     assert result.exit_code == EXIT[kind]
-    assert set(doc) == {"schema", "status", "facts", "findings"}
+    assert set(doc) == {"schema", "status", "facts", "findings", "redactions"}
+    assert doc["redactions"] == {"applied": True, "kinds": {"uuid": 1}}  # root=UUID=… on /proc/cmdline
     assert doc["facts"]["run"]["created"] == "2026-01-01T00:00:00Z"
     assert [g["pci_bus_id"] for g in doc["facts"]["gpus"]] == ["0000:01:00.0", "0000:02:00.0"]
 
@@ -258,5 +259,5 @@ def test_capture_in_process_to_a_directory(tmp_path):
     assert result.exit_code in (0, 1, 2)
     assert result.stderr == f"capture written to {tmp_path / 'cap'}\n"
     doc = json.loads(result.stdout)
-    replay = invoke("doctor", "--from", str(tmp_path / "cap"), "--json")
+    replay = invoke("doctor", "--from", str(tmp_path / "cap"), "--json", "--no-redact")
     assert json.loads(replay.stdout) == doc

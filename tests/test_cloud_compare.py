@@ -98,7 +98,7 @@ def test_historical_rows_are_hidden_unless_they_are_all_there_is():
 
 
 def test_unanswerable_questions():
-    with pytest.raises(CompareError, match=r"--hours must be 0 or more, got -1"):
+    with pytest.raises(CompareError, match=r"--hours must be 0 or more and at most 876,600 \(a century\), got -1"):
         run(gpu="A100", hours=-1)
     with pytest.raises(CompareError, match=r"no A100 instance with 3 GPU\(s\) in the catalog \(counts: 1, 8\)"):
         run(gpu="A100", count=3)

@@ -10,7 +10,7 @@ import dlkit.probes
 
 MODULES = sorted(m.name for m in pkgutil.iter_modules(dlkit.probes.__path__, "dlkit.probes.")) + [
     "dlkit.catalog.hardware", "dlkit.checks.buildmath", "dlkit.checks.power", "dlkit.recipes.breakeven",
-    "dlkit.benchmarks.peaks"]
+    "dlkit.benchmarks.peaks", "dlkit.host.safefile", "dlkit.host.redact_rules"]
 
 
 @pytest.mark.parametrize("name", MODULES)

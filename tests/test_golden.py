@@ -361,11 +361,13 @@ def _doctor_cli(tmp_path, machine: str, *args: str):
 
 @pytest.mark.parametrize("machine", sorted(MACHINES))
 def test_json_envelope_matches_golden(tmp_path, machine):
-    result, _ = _doctor_cli(tmp_path, machine, "--json")
+    # Unredacted, to compare with the report in memory (test_redaction covers the default).
+    result, _ = _doctor_cli(tmp_path, machine, "--json", "--no-redact")
     assert result.stderr == ""
     doc = json.loads(result.stdout)
     # the whole stdout is this one document, pretty-printed, newline-terminated
     assert result.stdout == json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    assert doc.pop("redactions") == {"applied": False}
     assert doc["schema"] == "dlkit.doctor/1"
     assert doc["facts"]["run"] == {"created": CREATED, "dlkit_version": __version__}
     assert result.exit_code == {"ok": 0, "warning": 1, "error": 2}[doc["status"]]
@@ -466,12 +468,12 @@ def test_golden_json_says_what_the_full_desktop_diagnoses():
 
 @pytest.mark.parametrize("machine", sorted(MACHINES))
 def test_markdown_matches_golden(tmp_path, machine):
-    result, cap = _doctor_cli(tmp_path, machine, "--markdown")
+    result, cap = _doctor_cli(tmp_path, machine, "--markdown", "--no-redact")
     assert result.stderr == ""
     assert result.exit_code == 2
     report = doctor(ReplayHost(MACHINES[machine]()))
     source = f"replayed from {cap}"
-    assert result.stdout == render_markdown(report, source)
+    assert result.stdout == render_markdown(report, source, redactions=True)
     kept = Report(report.facts, tuple(f for f in report.findings if f.code not in KNOWN_WRONG[machine]))
     text = render_markdown(kept, source)
     head = f"dlkit {__version__}, replayed from {cap}, {CREATED}"

@@ -121,7 +121,8 @@ def test_json_envelope_matches_golden(sample, corpus_capture):
 def test_golden_agrees_with_the_ground_truth(sample):
     """Reads the golden file itself (no corpus needed): what SOURCE.md says a correct diagnosis is."""
     doc = _golden(sample)
-    assert {"schema", "status", "facts", "findings"} == set(doc)
+    assert {"schema", "status", "facts", "findings", "redactions"} == set(doc)
+    assert doc["redactions"]["applied"] is True  # the default output, as users paste it
     assert doc["schema"] == "dlkit.doctor/1"
     for f in doc["findings"]:
         assert set(f) == {"code", "severity", "title", "detail", "fix", "evidence"}

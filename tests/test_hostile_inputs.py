@@ -3,9 +3,10 @@ every capture member given a FIFO, a device, an oversized or endless file, 10,00
 NUL bytes, a directory or a symlink out of the capture; empty and degenerate option values
 for every option of every command; standard output closed, full or a broken pipe.
 
-Each case runs ``python -m dlkit`` in a child and asserts: the exit code, at most 3 lines on
-stderr, no traceback, a time bound, a memory bound (the child's own peak RSS from
-``wait4``), and nothing left behind in the folder. The defences are general (one reader,
+Each case runs dlkit in process (typer's CliRunner, with a watchdog) or, where the process
+itself matters (streams, signals, memory), as ``python -m dlkit`` in a child, and asserts:
+the exit code, at most 3 lines on stderr, no traceback, a time bound, a memory bound (the
+child's own peak RSS), and nothing left behind in the folder. The defences are general (one reader,
 one stream guard, one blank-option rule), so the cases are generated from the CLI's own
 option list where they can be.
 """
@@ -59,16 +60,29 @@ class Ran:
         assert self.maxrss_mib < RSS_BOUND_MIB, self.maxrss_mib
 
 
+# The child's own peak RSS: /proc/self/status VmHWM of its own address space. (wait4's
+# ru_maxrss would not do: Linux carries the forking parent's high-water mark across exec,
+# and pytest's process has grown to hundreds of MB by the time these tests run.)
+PEAK_PREFIX = ("import atexit, os, sys\n"
+               "def _peak():\n"
+               "    with open('/proc/self/status') as f, open(os.environ['DLKIT_TEST_PEAK'], 'w') as out:\n"
+               "        out.write(next(l for l in f if l.startswith('VmHWM')).split()[1])\n"
+               "atexit.register(_peak)\n")
+RUN_DLKIT = "import runpy; sys.argv = ['dlkit', *sys.argv[1:]]; runpy.run_module('dlkit', run_name='__main__')"
+
+
 def dlkit(*args: str, cwd: Path | None = None, env: dict | None = None, stdout=None, timeout: float = 60,
-          module: bool = True) -> Ran:
-    """Run ``python -m dlkit ARGS``; its own peak RSS comes from wait4 (not the whole test run's)."""
+          code: str = RUN_DLKIT) -> Ran:
+    """Run ``python -m dlkit ARGS`` (or ``python -c CODE ARGS``) with its peak RSS measured."""
+    peak_file = Path(os.environ.get("TMPDIR", "/tmp")) / f"dlkit-peak-{os.getpid()}-{threading.get_ident()}"
     base = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     base.update(env or {})
+    base["DLKIT_TEST_PEAK"] = str(peak_file)
     out_path = (cwd or REPO) / ".stdout" if stdout is None else None
     out = open(out_path, "wb") if out_path else stdout  # noqa: SIM115
     err_r, err_w = os.pipe()
     t0 = time.monotonic()
-    proc = subprocess.Popen([sys.executable, *(["-m", "dlkit"] if module else []), *args], cwd=cwd or REPO, env=base,
+    proc = subprocess.Popen([sys.executable, "-c", PEAK_PREFIX + code, *args], cwd=cwd or REPO, env=base,
                             stdin=subprocess.DEVNULL, stdout=out, stderr=err_w)
     os.close(err_w)
     chunks: list[bytes] = []
@@ -77,7 +91,7 @@ def dlkit(*args: str, cwd: Path | None = None, env: dict | None = None, stdout=N
     killer = threading.Timer(timeout, proc.kill)
     killer.start()
     try:
-        _, status, usage = os.wait4(proc.pid, 0)
+        _, status = os.waitpid(proc.pid, 0)
     finally:
         killer.cancel()
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -89,7 +103,9 @@ def dlkit(*args: str, cwd: Path | None = None, env: dict | None = None, stdout=N
         out.close()
         text = out_path.read_text(errors="replace")
         out_path.unlink()
-    return Ran(proc.returncode, text, b"".join(chunks).decode("utf-8", "replace"), seconds, usage.ru_maxrss / 1024)
+    peak_kib = int(peak_file.read_text()) if peak_file.exists() else 0
+    peak_file.unlink(missing_ok=True)
+    return Ran(proc.returncode, text, b"".join(chunks).decode("utf-8", "replace"), seconds, peak_kib / 1024)
 
 
 def cli(*args: str, timeout: float = TIME_BOUND_S) -> Ran:
@@ -157,7 +173,9 @@ def test_hostile_files_cost_no_memory_or_time_in_a_real_child(tmp_path, kind):
     /dev/zero used to be read to 2.9 GB, a FIFO used to hang."""
     target = make_hostile(kind, tmp_path / "input")
     for head, tail in (FILE_OPTIONS["doctor --from"], FILE_OPTIONS["cloud-cost --catalog"]):
-        dlkit(*head, str(target), *tail, cwd=tmp_path).assert_refused()
+        ran = dlkit(*head, str(target), *tail, cwd=tmp_path)
+        ran.assert_refused()
+        assert ran.maxrss_mib > 10  # the peak was measured (a Python with dlkit imported)
 
 
 @pytest.mark.parametrize("kind", FILE_KINDS)
@@ -432,7 +450,7 @@ def stream_run(replay: str, name: str, stdout=None, env=None, shell_suffix: str 
 
 def dlkit_code(code: str, argv: list[str], stdout=None, env=None) -> Ran:
     """Like :func:`dlkit`, for ``python -c CODE ARGV`` (a patched entry point)."""
-    return dlkit("-c", code, *argv, stdout=stdout, env=env, module=False)
+    return dlkit(*argv, stdout=stdout, env=env, code=code)
 
 
 @pytest.mark.parametrize("name", COMMANDS)

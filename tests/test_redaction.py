@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 
 import dlkit.cli.doctor as doctor_cli
 import dlkit.host.redact as redact_module
+import dlkit.host.redact_rules as redact_rules
 from dlkit.cli import app
 from dlkit.engine import doctor
 from dlkit.host import Capture, CommandResult, RecordingHost, Redactor, ReplayHost, load_capture, write_capture
@@ -254,12 +255,13 @@ def test_capture_works_without_the_network(tmp_path, machine, fake_identity):
 
 
 def test_no_resolver_is_called_anywhere():
-    source = Path(redact_module.__file__).read_text()
-    assert re.search(r"socket\.(getfqdn|gethostby\w+|getaddrinfo|getnameinfo)", source) is None
+    root = Path(redact_module.__file__).resolve().parents[2]
+    sources = [p for d in ("dlkit", "probes", "recipes", "benchmarks") for p in (root / d).rglob("*.py")]
+    assert len(sources) > 50
+    for path in sources:
+        assert re.search(r"socket\.(getfqdn|gethostby\w+|getaddrinfo|getnameinfo)|\bgetfqdn\b", path.read_text()) is None, path
 
 
-@pytest.mark.xfail(strict=True, reason="dlkit/host/capture.py write_capture: tar members carry the owner's "
-                                       "user/group name and ids (tarfile reads pwd/grp); needs a tar filter")
 def test_the_archive_headers_name_no_user(tmp_path, machine, fake_identity):
     run_cli("--capture", str(tmp_path / "x.tar.gz"))
     with tarfile.open(tmp_path / "x.tar.gz") as tar:
@@ -418,7 +420,7 @@ def test_redacting_a_redacted_capture_changes_nothing(tmp_path, machine, fake_id
 
 
 def test_the_doctest_of_hosts_aliases():
-    assert doctest.testmod(redact_module).failed == 0
+    assert doctest.testmod(redact_rules).failed == 0 and doctest.testmod(redact_rules).attempted > 0
 
 
 def test_a_recorded_capture_keeps_what_replay_needs_to_redact_it(tmp_path, machine, fake_identity):
@@ -466,7 +468,7 @@ def test_a_long_text_is_redacted_as_a_short_one_would_be(monkeypatch):
     pieces = [PLANTED_CMDLINE, PLANTED_XID, f"cuDNN 9.1.0.70 at 10.0.0.5 {URL} {USER}@{FQDN}", "x" * 70_000 + "/" + MAC_COLON,
               f"HF_TOKEN={HF_VALUE}", "Serial Number : 1324217012345", f"{CVD_TOKEN},{LD_TOKEN} "]
     text = filler.join(pieces) + filler
-    assert len(text) > redact_module.LONG_TEXT
+    assert len(text) > redact_rules.LONG_TEXT
 
     def redactor():
         r = Redactor([FQDN], [USER])
@@ -475,6 +477,6 @@ def test_a_long_text_is_redacted_as_a_short_one_would_be(monkeypatch):
         return r
 
     windowed = redactor().text(text)
-    monkeypatch.setattr(redact_module, "LONG_TEXT", 1 << 40)
+    monkeypatch.setattr(redact_rules, "LONG_TEXT", 1 << 40)
     assert windowed == redactor().text(text)
     assert survivors(windowed) == []

@@ -12,8 +12,7 @@ from dlkit.checks import REGISTRY
 from dlkit.cli import StrictCommand, app
 from dlkit.cli.common import fail as _fail
 from dlkit.engine import DEFAULT_TIMEOUT_S, SelectionError, doctor as run_doctor, select_checks
-from dlkit.host import CaptureError, LiveHost, RecordingHost, Redactor, ReplayHost, write_capture
-from dlkit.host.capture import check_target
+from dlkit.host import CaptureError, LiveHost, RecordingHost, Redactor, ReplayHost, check_target, write_capture
 from dlkit.host.importers import load_input
 from dlkit.probes.frameworks import validate_python
 from dlkit.render import render_console, render_json, render_markdown
