@@ -25,6 +25,7 @@ import tarfile
 import threading
 import time
 import typing
+import zlib
 from pathlib import Path
 
 import pytest
@@ -316,6 +317,33 @@ def test_a_huge_member_is_refused_from_its_header_before_any_decompression(tmp_p
     ran = dlkit("doctor", "--from", str(tmp_path / "bomb.tar.gz"), cwd=tmp_path)
     ran.assert_refused("member live.json is 2 GiB; a capture member may be at most 64 MiB")
     assert ran.seconds < 5
+
+
+def test_a_decompression_bomb_is_refused_at_the_unpacked_cap(tmp_path):
+    """300 MiB of zeros packed into a few hundred KB: refused once the unpacked bytes pass
+    the capture cap, with memory bounded by one decompression step."""
+    z = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    zero = bytes(2**20)
+    manifest, data = _file("manifest.json", MANIFEST)
+    with open(tmp_path / "bomb.tar.gz", "wb") as fh:
+        fh.write(z.compress(manifest.tobuf() + data + bytes(-len(data) % 512)))
+        for i in range(5):  # five members of 60 MiB: each under the member cap, 300 MiB together
+            info = tarfile.TarInfo(f"files/zeros{i}")
+            info.size = 60 * 2**20
+            fh.write(z.compress(info.tobuf()))
+            for _ in range(60):
+                fh.write(z.compress(zero))
+        fh.write(z.compress(bytes(1024)) + z.flush())
+    ran = dlkit("doctor", "--from", str(tmp_path / "bomb.tar.gz"), cwd=tmp_path)
+    ran.assert_refused("unpacks to more than 256 MiB")
+
+
+def test_a_cut_off_archive_is_called_truncated_wherever_it_is_cut(tmp_path):
+    write_capture(part1_capture(), str(tmp_path / "good.tar.gz"))
+    data = (tmp_path / "good.tar.gz").read_bytes()
+    for cut in range(100, len(data), max(1, len(data) // 40)):
+        (tmp_path / "cut.tar.gz").write_bytes(data[:cut])
+        cli("doctor", "--from", str(tmp_path / "cut.tar.gz")).assert_refused("corrupt or truncated archive")
 
 
 def test_an_archive_of_many_members_is_refused(tmp_path, monkeypatch):

@@ -9,7 +9,9 @@ the capture) and counts against the caps below. Writing is in capture_write.py.
 
 from __future__ import annotations
 
+import bz2
 import io
+import lzma
 import os
 import posixpath
 import stat
@@ -228,6 +230,44 @@ def _looks_archived(fileobj: IO[bytes]) -> bool:
     return head.startswith(_ARCHIVE_MAGIC) or head[257:262] == b"ustar"
 
 
+_INFLATE_STEP = 1 << 20
+
+
+def _check_compressed(path: str, data: bytes) -> None:
+    """A compressed archive must end where its format says it ends: tarfile's stream mode
+    takes a cut-off stream that happens to end between members for a shorter archive. The
+    decompressor runs in bounded steps, so this also caps what the archive unpacks to
+    before tarfile sees it."""
+    total = 0
+
+    def count(out: bytes) -> None:
+        nonlocal total
+        total += len(out)
+        if total > MAX_CAPTURE_BYTES:
+            raise CaptureError(f"{path}: unpacks to more than {size_text(MAX_CAPTURE_BYTES)}; not a capture dlkit wrote")
+
+    try:
+        if data.startswith(b"\x1f\x8b"):
+            z = zlib.decompressobj(16 + zlib.MAX_WBITS)  # gzip framing
+            rest = data
+            while rest and not z.eof:
+                count(z.decompress(rest, _INFLATE_STEP))
+                rest = z.unconsumed_tail
+            done = z.eof
+        elif data.startswith((b"BZh", b"\xfd7zXZ\x00")):
+            d = bz2.BZ2Decompressor() if data.startswith(b"BZh") else lzma.LZMADecompressor()
+            count(d.decompress(data, _INFLATE_STEP))
+            while not d.eof and not d.needs_input:
+                count(d.decompress(b"", _INFLATE_STEP))
+            done = d.eof
+        else:
+            return
+    except (zlib.error, OSError, EOFError, lzma.LZMAError) as exc:
+        raise CaptureError(f"{path}: corrupt or truncated archive ({exc.__class__.__name__}: {exc})") from None
+    if not done:
+        raise CaptureError(f"{path}: corrupt or truncated archive (the compressed stream ends early)")
+
+
 def _read_tar(path: str, fileobj: IO[bytes]) -> Capture:
     """Read an archive in one streaming pass ("r|*"): each member's size is checked against
     the caps from its header before any of its data is decompressed."""
@@ -291,6 +331,7 @@ def load_capture(path: str, data: bytes | None = None) -> Capture:
     """Read a capture directory or archive (``data``: the archive's bytes, already read
     through the safe reader); raise CaptureError with a one-line reason."""
     if data is not None:
+        _check_compressed(path, data)
         return _read_tar(path, io.BytesIO(data))
     if not os.path.exists(path):
         raise CaptureError(f"{path}: no such file or directory")
@@ -302,6 +343,7 @@ def load_capture(path: str, data: bytes | None = None) -> Capture:
         except OSError as exc:
             raise CaptureError(f"{path}: cannot read capture ({exc.strerror or exc})") from None
     try:
-        return _read_tar(path, io.BytesIO(read_regular(path, MAX_CAPTURE_BYTES, path)))
+        data = read_regular(path, MAX_CAPTURE_BYTES, path)
     except FileRefused as exc:
         raise CaptureError(str(exc)) from None
+    return load_capture(path, data)
