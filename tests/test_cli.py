@@ -176,7 +176,7 @@ def _bad_inputs(tmp: Path, captures) -> dict[str, tuple[list[str], str]]:
         "--capture onto a file": (["--capture", str(tmp / "existing.tar.gz")], "already exists; pass --force to replace it"),
         "--capture and --from": (["--capture", str(tmp / "new.tar.gz"), "--from", captures["error"]],
                                  "--capture and --from cannot be combined"),
-        "--capture into no directory": (["--capture", str(tmp / "no" / "x.tar.gz")], "no such directory"),
+        "--capture into no directory": (["--capture", str(tmp / "no" / "x.tar.gz")], "does not exist"),
         "--timeout 0": (["--timeout", "0"], "--timeout"),
     }
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from dlkit.host.capture import FORMAT, TOP_LEVEL, Capture, CaptureError, is_archive_name
 from dlkit.host.safefile import FileRefused, kind_of, loads_json, read_regular
-from dlkit.host.userfiles import in_system_folder
+from dlkit.host.userfiles import folder_problem
 
 
 def _write_tree(cap: Capture, root: str) -> None:
@@ -106,12 +106,9 @@ def check_target(dest: str, force: bool = False) -> str:
         if why:
             raise CaptureError(f"{dest} {why}; --force replaces only a file or a dlkit capture folder, "
                                f"so nothing was written")
-    parent = os.path.dirname(dest)
-    if not os.path.isdir(parent):
-        raise CaptureError(f"{parent}: no such directory")
-    system = in_system_folder(parent)
-    if system:
-        raise CaptureError(f"cannot write {dest}: {system} is a kernel file system, not a place for files")
+    problem = folder_problem(dest)
+    if problem:
+        raise CaptureError(f"cannot write {dest}: {problem}")
     return dest
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-from dlkit.host.safefile import FileRefused, kind_of, read_json, read_text, size_text
+from dlkit.host.safefile import FileRefused, kind_of, read_json, read_text
 
 # A price list (SkyPilot's AWS vms.csv is tens of MB) is the largest file a user names;
 # a bench result or a plan is kilobytes to a few MB.
@@ -77,13 +77,19 @@ def check_output(path: str, force: bool = False) -> str:
             raise UserFileError(f"{path} is {kind}; give the name of a file to write")
         if not force:
             raise UserFileError(f"{path} already exists; choose another name or add --force to replace it")
+    problem = folder_problem(path)
+    if problem:
+        raise UserFileError(f"cannot write {path}: {problem}")
+    return path
+
+
+def folder_problem(path: str) -> str | None:
+    """Why nothing can be written into the folder that would hold ``path``, or ``None``."""
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
-        raise UserFileError(f"cannot write {path}: folder {parent} does not exist")
+        return f"folder {parent} does not exist"
     system = in_system_folder(parent)
-    if system:
-        raise UserFileError(f"cannot write {path}: {system} is a kernel file system, not a place for files")
-    return path
+    return f"{system} is a kernel file system, not a place for files" if system else None
 
 
 def write_atomically(path: str, payload: bytes) -> None:
@@ -116,5 +122,5 @@ def write_user_file(path: str, data: bytes | str, force: bool = False) -> str:
     return path
 
 
-__all__ = ["MAX_JSON_BYTES", "MAX_TEXT_BYTES", "UserFileError", "check_output", "in_system_folder", "list_user_dir",
-           "read_user_json", "read_user_text", "size_text", "write_atomically", "write_user_file"]
+__all__ = ["MAX_JSON_BYTES", "MAX_TEXT_BYTES", "UserFileError", "check_output", "folder_problem", "in_system_folder",
+           "list_user_dir", "read_user_json", "read_user_text", "write_user_file"]
