@@ -13,6 +13,8 @@ import math
 
 from typing import Any
 
+from dlkit.catalog import gpu_identity
+
 # FLOPs per clock per SM by compute capability (gpu-specs.md §2). Tensor rates are FP16/BF16
 # with FP32 accumulate; "consumer" = the GeForce half rate. fp8 = 2× fp16 where it exists.
 #            cc        fp32  tf32(pro, geforce)  fp16/bf16 (pro, geforce)   fp8 (pro)   bf16 TC?
@@ -117,14 +119,8 @@ def is_consumer(model: Any, name: str | None) -> bool:
 
 
 def find_model(name: str | None) -> Any:
-    """The catalog row for a GPU name, or None (the catalog may be absent: never fatal)."""
-    if not name:
-        return None
-    try:
-        from dlkit.catalog.hardware import find_gpu
-    except ImportError:
-        return None
-    return find_gpu(name)
+    """The catalog row for a GPU name (dlkit.catalog.gpu_identity), or None."""
+    return gpu_identity.find(name)
 
 
 def cpu_flops_per_cycle(dtype: str, fp32_per_cycle: int | None, isa: tuple[str, ...] = ()) -> int | None:

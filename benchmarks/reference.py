@@ -9,36 +9,37 @@ TFLOP/s, GB/s, "% of spec" (memory bandwidth) or "% of link" (host↔device).
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib.resources import files
 from typing import Any
+
+from dlkit.catalog import gpu_identity
+from dlkit.catalog.tables import cell, shipped
 
 
 @dataclass(frozen=True)
 class Reference:
-    gpu: str
+    gpu: str  # a GPU key (gpus.csv name, checked on load) or "*"
     kernel: str
     dtype: str
-    math: str
-    link: str
-    low: float
-    high: float
-    unit: str
-    source: str
-    as_of: str
+    math: str | None = cell()  # tf32 | ieee | pinned | pageable; empty: any
+    link: str | None = cell()  # gen4x16 | *; empty: any
+    low: float = cell(lo=0)
+    high: float = cell(lo=0)
+    unit: str = cell()
+    source: str = cell()
+    as_of: str = cell(date=True)
+
+    def __post_init__(self) -> None:
+        if self.gpu != "*" and gpu_identity.by_key(self.gpu) is None:
+            raise ValueError(f"gpu {self.gpu!r} is not a GPU in gpus.csv")
+        if self.low > self.high:
+            raise ValueError(f"low {self.low:g} > high {self.high:g}")
 
 
 @lru_cache(maxsize=1)
 def references() -> tuple[Reference, ...]:
-    text = (files("dlkit.catalog") / "data" / "bench_reference.csv").read_text(encoding="utf-8")
-    rows = []
-    for r in csv.DictReader(io.StringIO(text)):
-        rows.append(Reference(r["gpu"], r["kernel"], r["dtype"], r["math"], r["link"], float(r["low"]),
-                              float(r["high"]), r["unit"], r["source"], r["as_of"]))
-    return tuple(rows)
+    return shipped(Reference, "bench_reference")
 
 
 def link_name(gen: int | None, width: int | None) -> str | None:
@@ -65,13 +66,13 @@ def find_reference(result: dict[str, Any], gpu: str | None, link: str | None = N
         math = "pinned" if result.get("pinned") else "pageable"
     best: tuple[int, Reference] | None = None
     for ref in rows if rows is not None else references():
-        if ref.kernel != result.get("kernel") or ref.dtype != result.get("dtype") or ref.math not in ("", math):
+        if ref.kernel != result.get("kernel") or ref.dtype != result.get("dtype") or ref.math not in (None, math):
             continue
         if ref.gpu not in ("*", gpu or ""):
             continue
         if ref.link and ref.link not in ("*", link or ""):
             continue
-        score = (ref.gpu != "*") * 4 + (ref.link not in ("", "*")) * 2 + (ref.math != "")
+        score = (ref.gpu != "*") * 4 + (ref.link not in (None, "*")) * 2 + (ref.math is not None)
         if best is None or score > best[0]:
             best = (score, ref)
     return best[1] if best else None

@@ -66,6 +66,7 @@ class PciDevice:
     pcie_width_current: int | None = None
     pcie_width_max: int | None = None
     numa_node: int | None = None
+    pci_name: str | None = None  # the device's name in this machine's pci.ids ("AD102 [GeForce RTX 4090]")
 
     @property
     def vendor(self) -> str | None:
@@ -160,6 +161,11 @@ class GpuFacts:
     kernel_driver: str | None = None
     numa_node: int | None = None
     source: str | None = None
+    # The PCI identity ("0x10de", "0x2684"), from sysfs or nvidia-smi's "Device Id": with no
+    # driver (or a driver that prints "Graphics Device") it is what names the GPU.
+    pci_vendor_id: str | None = None
+    pci_device_id: str | None = None
+    pci_name: str | None = None  # this machine's pci.ids name for that id
 
 
 @dataclass(frozen=True)
@@ -282,6 +288,9 @@ class GpuPart:
     power_connectors: str | None = None  # "2x8pin", "1x16pin", ...
     pcie_width: int | None = None  # electrical width the card wants
     spike_factor: float | None = None  # ms-scale transient peak / board power, where measured
+    arch: str | None = None  # "Ada Lovelace"
+    cc: str | None = None  # compute capability from the catalog or NVIDIA's family list
+    identified_by: str | None = None  # "name", "PCI id 10de:2684", "pci.ids", "family rule"
 
 
 @dataclass(frozen=True)

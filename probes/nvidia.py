@@ -109,7 +109,8 @@ def _merge(gpu: GpuFacts, pci: GpuFacts) -> GpuFacts:
     own = any(getattr(gpu, k) is not None for k in link)
     source = gpu.source if own else ("sysfs" if any(fill.values()) else None)
     return replace(gpu, pci_bus_id=pci.pci_bus_id, kernel_driver=pci.kernel_driver, numa_node=pci.numa_node,
-                   pcie_source=source, **fill)
+                   pcie_source=source, pci_vendor_id=pci.pci_vendor_id or gpu.pci_vendor_id,
+                   pci_device_id=pci.pci_device_id or gpu.pci_device_id, pci_name=pci.pci_name, **fill)
 
 
 def assemble_gpus(pci: PciFacts, state: NvidiaState) -> tuple[tuple[GpuFacts, ...], tuple[GpuFacts, ...]]:
@@ -121,6 +122,7 @@ def assemble_gpus(pci: PciFacts, state: NvidiaState) -> tuple[tuple[GpuFacts, ..
                      pcie_gen_current=d.pcie_gen_current, pcie_gen_max=d.pcie_gen_max,
                      pcie_width_current=d.pcie_width_current, pcie_width_max=d.pcie_width_max,
                      kernel_driver=d.driver, numa_node=d.numa_node, source="sysfs",
+                     pci_vendor_id=d.vendor_id, pci_device_id=d.device_id, pci_name=d.pci_name,
                      pcie_source="sysfs" if d.pcie_width_max or d.pcie_gen_max else None)
         if d.vendor == "nvidia":
             from_pci[g.pci_bus_id] = g

@@ -163,3 +163,13 @@ def compute_capability(value: str | None) -> str | None:
     """
     m = re.fullmatch(r"\s*(\d+\.\d+)\s*", value or "")
     return m.group(1) if m else None
+
+
+def pci_ids(value: str | None) -> tuple[str | None, str | None]:
+    """(vendor id, device id) from nvidia-smi's combined "Device Id" (device first, vendor last).
+
+    >>> pci_ids("0x268410DE"), pci_ids("N/A"), pci_ids(None)
+    (('0x10de', '0x2684'), (None, None), (None, None))
+    """
+    m = re.fullmatch(r"\s*0x([0-9a-fA-F]{4})([0-9a-fA-F]{4})\s*", value or "")
+    return (f"0x{m.group(2).lower()}", f"0x{m.group(1).lower()}") if m else (None, None)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from dlkit.facts import GpuFacts, NvidiaReport
 from dlkit.probes.nvsmi_common import (BUS_ID_RE, any_flag, classify_failure, clean, compute_capability, flag,
-                                       integer, find_bus_id, number, snake, sum_counts, version)
+                                       integer, find_bus_id, number, pci_ids, snake, sum_counts, version)
 
 QUERY_SOURCE = "nvidia-smi -q"
 TABLE_SOURCE = "nvidia-smi"
@@ -142,7 +142,9 @@ def _query_gpu(gpu: _Node, header_bus: str) -> GpuFacts:
         instances = len(ids) if None not in ids else len(devices)
     retired = gpu.find("Retired Pages") or none
     remap = gpu.find("Remapped Rows") or none
+    vendor_id, device_id = pci_ids(gpu.get("PCI", "Device Id"))
     return GpuFacts(
+        pci_vendor_id=vendor_id, pci_device_id=device_id,
         pci_bus_id=find_bus_id(gpu.get("PCI", "Bus Id") or header_bus),
         name=clean(gpu.get("Product Name")),
         uuid=clean(gpu.get("GPU UUID")),

@@ -29,7 +29,7 @@ import xml.etree.ElementTree as ET
 
 from dlkit.facts import GpuFacts, NvidiaReport
 from dlkit.probes.nvsmi_common import (any_flag, classify_failure, clean, compute_capability, flag, integer,
-                                       find_bus_id, number, sum_counts, version)
+                                       find_bus_id, number, pci_ids, sum_counts, version)
 
 SOURCE = "nvidia-smi -q -x"
 
@@ -133,7 +133,9 @@ def _gpu(gpu: ET.Element) -> GpuFacts:
     mig_mode = flag(_text(gpu, "mig_mode/current_mig"))
     retired = gpu.find("retired_pages")
     remap = gpu.find("remapped_rows")
+    vendor_id, device_id = pci_ids(_text(gpu, "pci/pci_device_id"))
     return GpuFacts(
+        pci_vendor_id=vendor_id, pci_device_id=device_id,
         pci_bus_id=find_bus_id(gpu.get("id") or _text(gpu, "pci/pci_bus_id")),
         name=clean(_text(gpu, "product_name")),
         uuid=clean(_text(gpu, "uuid")),

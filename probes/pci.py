@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import posixpath
 import re
+from dataclasses import replace
 
 from dlkit.facts import PciDevice, PciFacts
 from dlkit.host import Host
 
 DEVICES = "/sys/bus/pci/devices"
+# The PCI id database as distributions install it (pciutils: /usr/share/misc; hwdata on
+# Fedora/RHEL/Arch: /usr/share/hwdata); the first one present is read, recorded in a capture.
+PCI_IDS = ("/usr/share/misc/pci.ids", "/usr/share/hwdata/pci.ids", "/usr/share/pci.ids")
 # Transfer rate per lane -> PCIe generation (pcie.md §1).
 GEN_BY_GTS = {2.5: 1, 5.0: 2, 8.0: 3, 16.0: 4, 32.0: 5, 64.0: 6}
 
@@ -43,6 +47,47 @@ def _hex(text: str | None) -> str | None:
         return None
     text = text.strip().lower()
     return text if re.fullmatch(r"0x[0-9a-f]+", text) else None
+
+
+def pci_ids_names(text: str, wanted: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    r"""Device names from a pci.ids text for (vendor, device) pairs ("10de", "2684").
+
+    The format (https://pci-ids.ucw.cz/): a vendor line at column 0 ("10de  NVIDIA
+    Corporation"), its devices indented by one tab ("\t2684  AD102 [GeForce RTX 4090]"),
+    subsystems by two; "#" starts a comment.
+
+    >>> pci_ids_names("10de  NVIDIA Corporation\n\t2684  AD102 [GeForce RTX 4090]\n\t\t10de 167c  RTX 4090 FE\n",
+    ...               {("10de", "2684")})
+    {('10de', '2684'): 'AD102 [GeForce RTX 4090]'}
+    """
+    vendors = {v for v, _ in wanted}
+    found: dict[tuple[str, str], str] = {}
+    vendor = None
+    for line in text.splitlines():
+        if not line or line.startswith("#") or line.startswith("\t\t"):
+            continue
+        if not line.startswith("\t"):
+            if line.startswith("C "):  # the device-class list follows the vendors
+                break
+            vendor = line[:4].lower() if line[:4].lower() in vendors else None
+            continue
+        if vendor is not None:
+            device, _, name = line[1:].partition("  ")
+            if (vendor, device.lower()) in wanted and name.strip():
+                found[(vendor, device.lower())] = name.strip()
+    return found
+
+
+def _with_pci_names(host: Host, devices: list[PciDevice]) -> list[PciDevice]:
+    wanted = {(d.vendor_id[2:], d.device_id[2:]) for d in devices if d.vendor_id and d.device_id}
+    if not wanted:
+        return devices
+    for path in PCI_IDS:
+        read = host.read_text(path)
+        if read.text is not None:
+            names = pci_ids_names(read.text, wanted)
+            return [replace(d, pci_name=names.get(((d.vendor_id or "")[2:], (d.device_id or "")[2:]))) for d in devices]
+    return devices
 
 
 def read_device(host: Host, bdf: str, cls: str | None, vendor: str | None) -> PciDevice:
@@ -85,5 +130,6 @@ def collect(host: Host) -> PciFacts:
         elif cls is None or vendor is None:
             unread.append(bdf)  # could be a GPU: say so rather than drop it silently
     unknown = {"devices": f"class or vendor unreadable for {', '.join(unread)}"} if unread else {}
+    devices = _with_pci_names(host, devices)
     return PciFacts(devices=tuple(sorted(devices, key=lambda d: d.bus_id.lower())), devices_seen=len(listing.entries),
                     unknown=unknown)

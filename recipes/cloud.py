@@ -10,17 +10,15 @@ alike, measured rates are the honest ones.
 
 from __future__ import annotations
 
-import math
-
 import datetime as dt
-import importlib
-import re
+import math
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from dlkit.catalog.compat import MAX_NAME_CHARS
-from dlkit.catalog.cloud import (Anomaly, CatalogAge, PriceRow, age_days, catalog_age, compact, family,
-                                 find_anomalies, join_components, match_gpus, region_matches, MAX_AGE_DAYS)
+from dlkit.catalog import gpu_identity
+from dlkit.catalog.cloud import (Anomaly, CatalogAge, PriceRow, age_days, catalog_age, find_anomalies,
+                                 join_components, match_gpus, region_matches, MAX_AGE_DAYS)
+from dlkit.catalog.names import MAX_NAME_CHARS
 
 DTYPES = ("bf16", "fp16", "tf32", "fp32")
 MAX_HOURS = 100 * 365.25 * 24
@@ -191,106 +189,53 @@ def bench_rates(doc: object, name: str) -> tuple[str, dict[str, float]]:
     return gpu.strip(), best
 
 
-def bench_gpu(name: str, catalog_gpus: list[str]) -> str | None:
-    """The catalog GPU a bench machine's GPU is: "NVIDIA A100-SXM4-80GB" → "A100-80GB",
-    "NVIDIA H100 80GB HBM3" → "H100", "NVIDIA H100 PCIe" → "H100-PCIe".
+def bench_gpu(name: str, catalog_gpus: list[str]) -> list[str]:
+    """The price catalog's accelerator names for a bench machine's GPU, by GPU identity:
+    "NVIDIA A100-SXM4-80GB" is SkyPilot's "A100-80GB", "NVIDIA H100 80GB HBM3" its "H100".
 
     >>> gpus = ["A100", "A100-80GB", "A10", "H100", "H100-PCIe", "RTX3090"]
     >>> [bench_gpu(n, gpus) for n in ("NVIDIA A100-SXM4-80GB", "NVIDIA H100 80GB HBM3", "NVIDIA H100 PCIe",
     ...                               "NVIDIA GeForce RTX 3090", "NVIDIA A10", "Tesla T4")]
-    ['A100-80GB', 'H100', 'H100-PCIe', 'RTX3090', 'A10', None]
+    [['A100-80GB'], ['H100'], ['H100-PCIe'], ['RTX3090'], ['A10'], []]
     """
-    upper = re.sub(r"[\s_]+", " ", name.upper())
-    squeezed = upper.replace(" ", "")
-    found = None
-    for g in sorted(set(catalog_gpus)):
-        fam = family(g)
-        m = re.match(r"([A-Z]+)(\d+[A-Z]?)$", fam)
-        pat = rf"\b{m.group(1)} ?-?{m.group(2)}\b" if m else rf"\b{re.escape(fam)}\b"
-        if not re.search(pat, upper):
-            continue
-        suffix = compact(g[len(g.split("-")[0]):])
-        if suffix and suffix in squeezed:
-            return g
-        if not suffix:
-            found = g
-    return found
-
-
-# Provider catalogs name the SXM board with the smallest memory plainly: SkyPilot's "A100" is
-# the 40 GB SXM4, "V100" the 16 GB SXM2, "H100"/"H200" the SXM parts (cloud-prices.md §1, §5).
-_CLOUD_DEFAULT_MEMORY = {"A100": "40GB", "V100": "16GB"}
-# A cloud "GPU" is one device as nvidia-smi lists it; datasheets rate the dual-GPU K80 per
-# board (2x GK210, reference/gpu-specs.md §1), and a p2.xlarge rents half a board.
-_DEVICES_PER_BOARD = {"K80": 2}
-
-
-def hardware_queries(gpu: str) -> list[str]:
-    """Datasheet names to try for a catalog GPU name, most specific first.
-
-    >>> hardware_queries("A100"), hardware_queries("H100-PCIe"), hardware_queries("RTX3090")
-    (['A100 40GB SXM', 'A100'], ['H100 PCIe'], ['RTX 3090 SXM', 'RTX 3090'])
-    """
-    base, *variants = gpu.split("-")
-    words = [re.sub(r"^(RTX)(\d)", r"\1 \2", base), *variants]
-    out = []
-    if all(re.fullmatch(r"\d+GB", v) for v in variants):  # no form factor named: the cloud default, SXM
-        mem = [] if variants else [_CLOUD_DEFAULT_MEMORY[base]] if base in _CLOUD_DEFAULT_MEMORY else []
-        out.append(" ".join(words + mem + ["SXM"]))
-    out.append(" ".join(words))
-    return out
+    model = gpu_identity.find(name)
+    return sorted({g for g in catalog_gpus if model is not None and gpu_identity.cloud_gpu(g) == model})
 
 
 def rate_lookup(dtype: str, bench: tuple[str, dict[str, float]] | None, catalog_gpus: list[str],
                 bench_name: str = "") -> tuple[Callable[[str], Rate | None], Callable[[], str | None]]:
     """(rate_for, note): ``note()`` says, after the lookups, where the rates came from. Peaks
-    come from ``dlkit.catalog.hardware.find_gpu`` (imported lazily: it may be absent); a bench
-    result overrides its own GPU's rate."""
+    are the GPU catalog's dense datasheet rates for one GPU as a provider rents it (half a
+    K80 board); a bench result overrides its own GPU's rate."""
     notes = []
-    find = None
-    try:
-        find = importlib.import_module("dlkit.catalog.hardware").find_gpu
-    except (ImportError, AttributeError):
-        notes.append("no GPU datasheet catalog (dlkit.catalog.hardware) in this dlkit: work is normalised only from --bench")
     measured: dict[str, float] = {}
     if bench is not None:
         name, rates = bench
-        g = bench_gpu(name, catalog_gpus)
-        if g is None:
+        same = bench_gpu(name, catalog_gpus)
+        if not same:
             notes.append(f"--bench GPU {name!r} is not in the price catalog: its rate is not used")
         elif dtype not in rates:
             notes.append(f"--bench {bench_name} has no {dtype} matmul result (it has {', '.join(sorted(rates))})")
         else:
-            measured[g] = rates[dtype]
-            notes.append(f"{g}: measured {rates[dtype]:g} TFLOPS {dtype} (dlkit bench {bench_name}); other GPUs use "
-                         f"datasheet dense peaks, which real kernels reach only in part")
-
-    broken: list[str] = []
+            measured.update({g: rates[dtype] for g in same})
+            notes.append(f"{', '.join(same)}: measured {rates[dtype]:g} TFLOPS {dtype} (dlkit bench {bench_name}); "
+                         f"other GPUs use datasheet dense peaks, which real kernels reach only in part")
     peaks: set[str] = set()
 
     def rate_for(gpu: str) -> Rate | None:
         if gpu in measured:
             return Rate(measured[gpu], "measured")
-        if find is None or broken:
+        model = gpu_identity.cloud_gpu(gpu)
+        t = model.per_gpu(getattr(model, f"{dtype}_tflops", None)) if model is not None else None
+        if not t:
             return None
-        for q in hardware_queries(gpu):
-            try:
-                model = find(q)
-            except Exception as exc:  # a broken datasheet table must not take the price table down
-                broken.append(f"{type(exc).__name__}: {exc}")
-                return None
-            # a fuzzy finder must not turn "A10" into the A100: the family has to be in its name
-            if model is not None and bench_gpu(getattr(model, "name", "") or "", [gpu.split("-")[0]]) is not None:
-                t = getattr(model, f"{dtype}_tflops", None)
-                if t:
-                    peaks.add(gpu)
-                return Rate(float(t) / _DEVICES_PER_BOARD.get(gpu, 1), "peak") if t else None
-        return None
+        peaks.add(gpu)
+        return Rate(float(t), "peak")
 
     def note() -> str | None:
-        extra = [f"the GPU datasheet catalog failed ({broken[0]}): no peak rates"] if broken else []
+        extra = []
         if peaks and not measured:
-            extra.append(f"work = 10^18 FLOP at the datasheet dense {dtype} peak (dlkit.catalog.hardware); real runs "
+            extra.append(f"work = 10^18 FLOP at the datasheet dense {dtype} peak (dlkit GPU catalog); real runs "
                          f"reach a fraction of it")
         return "; ".join(notes + extra) or None
 

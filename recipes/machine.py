@@ -11,18 +11,27 @@ import dataclasses
 from dataclasses import dataclass
 
 from dlkit import __version__
-from dlkit.catalog.hardware import CpuModel, GpuModel, PsuTier, Region, find_cpu, find_gpu
+from dlkit.catalog import gpu_identity
+from dlkit.catalog.hardware import CpuModel, GpuModel, PsuTier, Region, find_cpu
 from dlkit.facts import BuildFacts, CpuFacts, Facts, GpuFacts, GpuPart, MemoryFacts, RunFacts
 
 GIB = 1024  # MiB per GiB
 
 
-def gpu_part(model: GpuModel | None) -> GpuPart:
+def gpu_part(model: GpuModel | None, identity: gpu_identity.Identity | None = None) -> GpuPart:
     if model is None:
-        return GpuPart()
+        if identity is None or identity.cc is None:
+            return GpuPart()
+        return GpuPart(cc=identity.cc, identified_by=identity.basis)
     return GpuPart(catalog_name=model.name, board_power_w=model.board_power_w, slot_width=model.slot_width,
                    cooler=model.cooler, power_connectors=model.power_connectors, pcie_width=model.pcie_width,
-                   spike_factor=model.spike_factor)
+                   spike_factor=model.spike_factor, arch=model.arch, cc=model.cc,
+                   identified_by=identity.basis if identity else "plan")
+
+
+def identify(g: GpuFacts) -> gpu_identity.Identity:
+    """What the catalog knows about a probed GPU: by its name, else its PCI id."""
+    return gpu_identity.identify(g.name, g.pci_vendor_id, g.pci_device_id, g.pci_name)
 
 
 @dataclass(frozen=True)
@@ -66,7 +75,8 @@ def probed_build(facts: Facts, declared: Declared = Declared(), cpu: CpuModel | 
     if cpu is None:
         unknown["cpu"] = (f"CPU {facts.cpu.model!r} is not in the CPU catalog" if facts.cpu.model
                           else "the CPU model was not probed")
-    parts = tuple(gpu_part(find_gpu(g.name)) for g in facts.gpus)
+    ids = [identify(g) for g in facts.gpus]
+    parts = tuple(gpu_part(i.model, i) for i in ids)
     missing = [g.name or g.pci_bus_id or "?" for g, p in zip(facts.gpus, parts) if p.catalog_name is None]
     if missing:
         unknown["gpus"] = f"not in the GPU catalog: {', '.join(missing)}"

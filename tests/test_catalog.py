@@ -11,19 +11,20 @@ import re
 
 import pytest
 
+from dlkit.catalog import gpu_identity
+from dlkit.catalog.gpu_identity import CcFamily
+from dlkit.catalog.tables import shipped
 from dlkit.catalog import (
     TABLES,
     XidInfo,
     arch_list_for_torch,
     arch_supported,
-    cc_for_gpu_name,
     cc_range_for_cuda,
     cc_supported_by_cuda,
     cudnn_compatible,
     driver_supports_cuda,
     family_min_driver,
     gcc_max_for_cuda,
-    gpu_cc_match,
     max_cuda_for_driver,
     min_driver_for_cuda,
     oldest_cc_in_current_wheels,
@@ -78,8 +79,8 @@ def test_version_like_columns_parse():
     for row in rows("torch_arch"):
         assert len(vtuple(row["torch_from"])) == 2
         assert all(re.fullmatch(r"(sm|compute)_\d{2,3}[af]?", e) for e in row["arch_list"].split())
-    for row in rows("gpu_cc"):
-        assert len(vtuple(row["cc"])) == 2
+    for row in shipped(CcFamily, "gpu_cc"):
+        assert len(vtuple(row.cc)) == 2
 
 
 def test_one_ga_row_per_toolkit_minor():
@@ -310,7 +311,7 @@ def test_oldest_cc_in_current_wheels():
     ],
 )
 def test_cc_for_gpu_name(name, cc):
-    assert cc_for_gpu_name(name) == cc
+    assert gpu_identity.identify(name).cc == cc
 
 
 @pytest.mark.parametrize(
@@ -321,29 +322,27 @@ def test_cc_for_gpu_name(name, cc):
         "",
         None,
         "NVIDIA GeForce RTX 2050",  # an Ampere part despite the 20xx name: not in the table
-        "NVIDIA GeForce GT 1030",  # not on NVIDIA's CC list nor in the reference docs
         "AMD Radeon VII",
     ],
 )
 def test_unknown_gpu_names(name):
-    assert cc_for_gpu_name(name) is None
+    assert gpu_identity.identify(name).cc is None
 
 
 def test_gpu_row_order_each_example_claimed_by_its_own_row():
     """The first-match-wins rule: every row's example must be matched first by that row,
     so a broad pattern placed too early shows up here."""
-    table = rows("gpu_cc")
-    for row in table:
-        assert re.compile(row["pattern"])  # valid regex
-        match = gpu_cc_match(row["example"])
+    for row in shipped(CcFamily, "gpu_cc"):
+        assert re.compile(row.pattern)  # valid regex
+        match = gpu_identity.family_rule(row.example)
         assert match is not None, row
-        assert match["pattern"] == row["pattern"], (row["example"], match["pattern"])
+        assert match.pattern == row.pattern, (row.example, match.pattern)
 
 
 def test_secondary_gpu_rows_say_so():
     # Rows whose value is not in the reference docs or NVIDIA's own list are marked.
-    for row in rows("gpu_cc"):
-        src = row["source"]
+    for row in shipped(CcFamily, "gpu_cc"):
+        src = row.source
         assert "SECONDARY" in src or "nvidia.com/cuda" in src or "gpu-specs.md" in src, row
 
 

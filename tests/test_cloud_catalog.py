@@ -259,8 +259,14 @@ def test_gpu_family_matches_memory_variants_and_did_you_mean():
     assert match_gpus("A10", names) == ["A10"]
     with pytest.raises(UnknownGpu, match=r"^unknown GPU 'A1000'; did you mean A100"):
         match_gpus("A1000", names)
-    with pytest.raises(UnknownGpu, match="unknown GPU 'zzz'; the catalog has"):
+    with pytest.raises(UnknownGpu, match="unknown GPU 'zzz'; the price catalog has A10, A100, "):
         match_gpus("zzz", names)
+    # a GPU the GPU catalog knows but no price row rents is not "unknown" (it was "did you mean L4?")
+    with pytest.raises(UnknownGpu, match=r"^no price for 'Tesla P4' \(Tesla P4\) in the catalogs read; "
+                                         r"`dlkit cloud-cost refresh`"):
+        match_gpus("Tesla P4", names)
+    # an accelerator the GPU catalog lacks still matches by its own name
+    assert match_gpus("tpu-v5e", names + ["TPU-V5E"]) == ["TPU-V5E"]
 
 
 def test_region_matching():

@@ -19,7 +19,6 @@ import pytest
 from typer.testing import CliRunner
 
 from dlkit.cli import app
-from test_cloud_compare import FAKE_GPUS
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN = REPO / "tests" / "golden"
@@ -38,13 +37,6 @@ def home(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     (tmp_path / "home").mkdir()
     return tmp_path / "home"
-
-
-@pytest.fixture
-def fake_hardware(monkeypatch):
-    module = types.ModuleType("dlkit.catalog.hardware")
-    module.find_gpu = lambda q: FAKE_GPUS.get(q)
-    monkeypatch.setitem(sys.modules, "dlkit.catalog.hardware", module)
 
 
 def invoke(*args: str):
@@ -76,7 +68,7 @@ def ok_json(*args: str) -> dict:
 # --------------------------------------------------------------------------- whole documents
 
 
-def test_compare_json_matches_golden(fake_hardware):
+def test_compare_json_matches_golden():
     doc = ok_json("cloud-cost", "--gpu", "A100", "--count", "8", "--hours", "100")
     check_golden("cloud_compare_a100x8.json", doc)
 
@@ -230,7 +222,7 @@ def test_default_skypilot_cache_is_read_and_can_be_skipped(home):
     assert [r["region"] for r in skipped["rows"] if r["provider"] == "Lambda"] == ["us-east-1"]
 
 
-def test_bench_result_normalises_its_gpu(tmp_path, fake_hardware):
+def test_bench_result_normalises_its_gpu(tmp_path):
     bench = tmp_path / "bench.json"
     bench.write_text(json.dumps({"schema": "dlkit.bench/1", "environment": {"gpu": {"name": "NVIDIA H100 80GB HBM3"}},
                                  "results": [{"kernel": "matmul", "device": "cuda", "dtype": "bfloat16",

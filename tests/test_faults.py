@@ -350,14 +350,17 @@ def sysfs_gpus(named: bool) -> tuple[GpuFacts, ...]:
     module names in /proc/driver/nvidia/gpus (``named``)."""
     name = "NVIDIA GeForce RTX 4090" if named else None
     return (GpuFacts(GPU0, name=name, pcie_gen_current=4, pcie_gen_max=4, pcie_width_current=16, pcie_width_max=16,
-                     pcie_source="sysfs", kernel_driver="nvidia", numa_node=0, source="sysfs"),
+                     pcie_source="sysfs", kernel_driver="nvidia", numa_node=0, source="sysfs",
+                     pci_vendor_id="0x10de", pci_device_id="0x2684"),
             GpuFacts(GPU1, name=name, pcie_gen_current=4, pcie_gen_max=4, pcie_width_current=8, pcie_width_max=16,
-                     pcie_source="sysfs", kernel_driver="nvidia", numa_node=None, source="sysfs"))
+                     pcie_source="sysfs", kernel_driver="nvidia", numa_node=None, source="sysfs",
+                     pci_vendor_id="0x10de", pci_device_id="0x2684"))
 
 
 def unmerged(gpu: GpuFacts) -> GpuFacts:
-    """A GPU as nvidia-smi alone reports it: no sysfs driver binding or NUMA node."""
-    return dataclasses.replace(gpu, kernel_driver=None, numa_node=None)
+    """A GPU as nvidia-smi alone reports it: no sysfs driver binding, NUMA node or PCI id
+    (the fake machine's nvidia-smi XML prints no pci_device_id)."""
+    return dataclasses.replace(gpu, kernel_driver=None, numa_node=None, pci_vendor_id=None, pci_device_id=None)
 
 
 def expected(probe: str, fault: str):

@@ -12,7 +12,10 @@ from importlib.resources import files
 import pytest
 
 from dlkit.catalog import hardware
-from dlkit.catalog.hardware import CatalogError, GpuModel, UnknownPart, lookup_cpu, lookup_gpu, lookup_region
+from dlkit.catalog.gpu_identity import resolve as lookup_gpu
+from dlkit.catalog.hardware import GpuModel, lookup_cpu, lookup_region
+from dlkit.catalog.names import UnknownPart
+from dlkit.catalog.tables import CatalogError, parse_table
 
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -101,10 +104,11 @@ def test_a_malformed_row_names_file_line_and_column():
     w = csv.DictWriter(buf, fieldnames=header.split(","))
     w.writeheader()
     w.writerow({k: row.get(k, "") for k in header.split(",")})
-    with pytest.raises(CatalogError, match=r"gpus.csv line 2, column board_power_w: 'lots' is not a float"):
-        hardware._parse_rows("gpus", buf.getvalue(), GpuModel)
-    with pytest.raises(CatalogError, match="missing columns"):
-        hardware._parse_rows("gpus", "name,source,as_of\nx,y,2026-01-01\n", GpuModel)
+    col = header.split(",").index("board_power_w") + 1
+    with pytest.raises(CatalogError, match=rf"^gpus.csv:2:{col} \(board_power_w\): 'lots' is not a number$"):
+        parse_table(GpuModel, buf.getvalue(), "gpus.csv")
+    with pytest.raises(CatalogError, match=r"^gpus.csv:1: missing column\(s\) aliases, arch"):
+        parse_table(GpuModel, "name,source,as_of\nx,y,2026-01-01\n", "gpus.csv")
 
 
 def test_reference_values_the_planner_depends_on():

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from dlkit.catalog.hardware import lookup_cpu, lookup_gpu, lookup_region
+from dlkit.catalog.gpu_identity import resolve as lookup_gpu
+from dlkit.catalog.hardware import lookup_cpu, lookup_region
 from dlkit.recipes.build import check_build
 from dlkit.recipes.recommend import recommend
 from dlkit.host import write_capture

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import difflib
 import functools
 import io
 import math
@@ -25,6 +24,9 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from importlib.resources import files
+
+from dlkit.catalog import gpu_identity
+from dlkit.catalog.names import key as names_key, suggestions
 
 COLUMNS = ("provider", "instance", "region", "gpu", "gpu_count", "vcpus", "ram_gib", "price_usd_per_h",
            "spot_usd_per_h", "part", "historical", "note", "source", "as_of")
@@ -256,23 +258,12 @@ def merge(base: list[PriceRow], extra: list[PriceRow]) -> list[PriceRow]:
 
 # --------------------------------------------------------------------------- GPU names
 
-_VENDOR_WORDS = re.compile(r"\b(NVIDIA|GEFORCE|TESLA|QUADRO)\b", re.I)
-
-
-def compact(name: str) -> str:
-    """Upper case, vendor words and punctuation gone: "NVIDIA GeForce RTX 3090" -> "RTX3090"."""
-    return re.sub(r"[^A-Z0-9]", "", _VENDOR_WORDS.sub("", name).upper())
-
-
-def family(name: str) -> str:
-    """The model without its variant: "A100-80GB" -> "A100", "H100-PCIe" -> "H100"."""
-    return compact(name.split("-")[0])
-
 
 def match_gpus(query: str, names: list[str]) -> list[str]:
-    """Catalog GPU names that ``query`` means. A family name matches every variant; a full
-    name matches itself; "3090" finds "RTX3090"; "H100 SXM" is "H100" (the SXM part is the
-    default variant in provider catalogs).
+    """The accelerator names in ``names`` (as price rows spell them) that ``query`` means,
+    by GPU identity (:mod:`dlkit.catalog.gpu_identity`): "A100" is every A100 board, so
+    SkyPilot's "A100" and "A100-80GB"; "H100 SXM" only the SXM5 part; "3090" the RTX 3090
+    and never the 3090 Ti. An accelerator the GPU catalog lacks matches by its own name.
 
     >>> match_gpus("a100", ["A100", "A100-80GB", "A10", "H100"])
     ['A100', 'A100-80GB']
@@ -283,20 +274,20 @@ def match_gpus(query: str, names: list[str]) -> list[str]:
     ...
     dlkit.catalog.cloud.UnknownGpu: unknown GPU 'A1000'; did you mean A100, A10, H100?
     """
-    names = sorted(set(names))
-    q = compact(query)
-    for cand in (q, "RTX" + q, re.sub(r"SXM\d?$", "", q)):
-        fam = [n for n in names if family(n) == cand]
-        if fam:
-            return fam
-        exact = [n for n in names if compact(n) == cand]
-        if exact:
-            return exact
-    pool = {compact(n): n for n in names} | {family(n): n.split("-")[0] for n in names}
-    close = difflib.get_close_matches(q, list(pool), n=3, cutoff=0.5)
+    keys = {m.key for m in gpu_identity.family(query)}
+    found = {n for n in names if (m := gpu_identity.cloud_gpu(n)) is not None and m.key in keys}
+    found |= {n for n in names if names_key(n) == names_key(query)}
+    if found:
+        return sorted(found)
+    if keys:
+        boards = ", ".join(sorted(keys)[:4])
+        raise UnknownGpu(f"no price for {query!r} ({boards}) in the catalogs read; `dlkit cloud-cost refresh` "
+                         f"fetches SkyPilot's current catalogs")
+    spellings = [(n, n) for n in names] + [(a, m.name) for m in gpu_identity.models() for a in (m.name, *m.aliases)]
+    close = suggestions(query, spellings)
     if close:
-        raise UnknownGpu(f"unknown GPU {query!r}; did you mean {', '.join(dict.fromkeys(pool[c] for c in close))}?")
-    raise UnknownGpu(f"unknown GPU {query!r}; the catalog has {', '.join(sorted({n.split('-')[0] for n in names}))}")
+        raise UnknownGpu(f"unknown GPU {query!r}; did you mean {', '.join(close)}?")
+    raise UnknownGpu(f"unknown GPU {query!r}; the price catalog has {', '.join(sorted(set(names)))}")
 
 
 def region_matches(region: str, query: str) -> bool:

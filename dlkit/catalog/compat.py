@@ -6,7 +6,8 @@ is pure and returns ``None`` (or ``"unknown"``) when the tables do not cover the
 the catalog never guesses silently. The reference behind every table is
 ``shared/reference/compatibility.md`` (§ numbers below refer to it).
 
-Versions are compared with :func:`vtuple` only (no other version parsing in dlkit).
+Versions are compared with :func:`vtuple` only (no other version parsing in dlkit). GPU
+names and their compute capability are :mod:`dlkit.catalog.gpu_identity`'s.
 
 Tables (``rows(name)`` lists them for ``--list`` style output):
 
@@ -23,8 +24,6 @@ Tables (``rows(name)`` lists them for ``--list`` style output):
     ``torch.cuda.get_arch_list()`` per torch minor range × CUDA tag × channel (§5), for
     captures that lack the live list. ``ptx_platforms=linux``: the ``compute_*`` (PTX)
     entries exist only in Linux wheels.
-``gpu_cc``
-    GPU name regex → compute capability. See :func:`cc_for_gpu_name` for the matching rule.
 ``cudnn``
     cuDNN package ↔ CUDA toolkits ↔ driver ↔ CC (§6), plus the runtime rule per cuDNN major.
 ``gcc``
@@ -38,25 +37,127 @@ Tables (``rows(name)`` lists them for ``--list`` style output):
 
 from __future__ import annotations
 
-import csv
+import dataclasses
 import functools
-import io
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from importlib.resources import files
 
-TABLES = ("cuda_driver", "cuda_cc", "torch_arch", "gpu_cc", "cudnn", "gcc", "xid")
+from dlkit.catalog.tables import cell, shipped
+
+V = r"\d+(\.\d+)*"  # a version cell: "12.8", "550.54.14"
+
+
+@dataclass(frozen=True)
+class CudaDriverRow:
+    kind: str = cell(choices=("toolkit", "family"))
+    cuda: str = cell(pattern=V)
+    update: str | None = cell(pattern=r"\d+")
+    label: str = cell()
+    linux_min: str = cell(pattern=V)
+    windows_min: str | None = cell(pattern=V)
+    family_upper: str | None = cell(pattern=V)
+    note: str | None = cell()
+    source: str = cell()
+    as_of: str = cell(date=True)
+
+
+@dataclass(frozen=True)
+class CudaCcRow:
+    cc: str = cell(pattern=V)
+    family: str = cell()
+    first_cuda: str = cell(pattern=V)
+    first_cuda_exact: str = cell(choices=("yes", "no"))
+    last_cuda: str | None = cell(pattern=V)
+    dropped_in: str | None = cell(pattern=V)
+    note: str | None = cell()
+    source: str = cell()
+    as_of: str = cell(date=True)
+
+
+@dataclass(frozen=True)
+class TorchArchRow:
+    torch_from: str = cell(pattern=V)
+    torch_to: str | None = cell(pattern=V)
+    cuda: str = cell(pattern=r"cu\d{2,3}")
+    channel: str = cell(choices=("pip", "conda"))
+    arch_list: str = cell(pattern=r"((sm|compute)_\d+[af]?)( (sm|compute)_\d+[af]?)*")
+    ptx_platforms: str | None = cell(choices=("all", "linux"))
+    note: str | None = cell()
+    source: str = cell()
+    as_of: str = cell(date=True)
+
+
+@dataclass(frozen=True)
+class CudnnRow:
+    cudnn: str = cell()  # "9.17.0", or a range such as "9.10.2 / 9.5.x"
+    cudnn_major: str = cell(pattern=r"\d+")
+    cuda_major: str = cell(pattern=r"\d+")
+    cuda_toolkits: str = cell()
+    linux_driver_min: str | None = cell(pattern=V)
+    windows_driver_min: str | None = cell(pattern=V)
+    cc_min: str | None = cell(pattern=V)
+    cc_max: str | None = cell(pattern=V)
+    runtime_rule: str = cell()
+    note: str | None = cell()
+    source: str = cell()
+    as_of: str = cell(date=True)
+
+
+@dataclass(frozen=True)
+class GccRow:
+    cuda_from: str = cell(pattern=V)
+    cuda_to: str = cell(pattern=V)
+    gcc_max: str = cell(pattern=r"\d+")
+    note: str | None = cell()
+    source: str = cell()
+    as_of: str = cell(date=True)
+
+
+@dataclass(frozen=True)
+class XidRow:
+    xid: str = cell(pattern=r"\d+")
+    mnemonic: str = cell()
+    name: str = cell()
+    meaning: str = cell()
+    immediate_action: str = cell()
+    investigatory_action: str | None = cell()
+    action: str = cell()
+    severity: str = cell(choices=("error", "warning", "info"))
+    failure_mode: str | None = cell()
+    source: str = cell()
+    as_of: str = cell(date=True)
+
+
+@dataclass(frozen=True)
+class BranchRow:
+    """Which Linux driver branch supports a GPU architecture (NVIDIA's legacy-GPU list)."""
+
+    arch: str = cell()
+    first_cc: str = cell(pattern=V)
+    last_cc: str = cell(pattern=V)
+    branch: str = cell(pattern=r"\d+")
+    status: str = cell(choices=("current", "legacy"))
+    last_version: str | None = cell(pattern=V)
+    source: str = cell()
+    as_of: str = cell(date=True)
+
+
+_SCHEMAS: dict[str, type] = {"cuda_driver": CudaDriverRow, "cuda_cc": CudaCcRow, "torch_arch": TorchArchRow,
+                             "cudnn": CudnnRow, "gcc": GccRow, "xid": XidRow, "nvidia_branches": BranchRow}
+TABLES = tuple(_SCHEMAS)
 
 # --------------------------------------------------------------------------- loading
 
 
 @functools.lru_cache(maxsize=None)
 def _load(table_name: str) -> tuple[dict[str, str], ...]:
-    if table_name not in TABLES:
+    """A table's rows as column → text ("" for an empty cell), after the typed loader has
+    checked every cell (:mod:`dlkit.catalog.tables`)."""
+    if table_name not in _SCHEMAS:
         raise KeyError(f"unknown catalog table {table_name!r}; known: {', '.join(TABLES)}")
-    text = (files("dlkit.catalog") / "data" / f"{table_name}.csv").read_text(encoding="utf-8")
-    return tuple(dict(row) for row in csv.DictReader(io.StringIO(text)))
+    return tuple({k: "" if v is None else v for k, v in dataclasses.asdict(r).items()}
+                 for r in shipped(_SCHEMAS[table_name], table_name))
 
 
 def rows(table_name: str) -> list[dict[str, str]]:
@@ -347,61 +448,65 @@ def oldest_cc_in_current_wheels() -> str:
     return _fmt(lowest)
 
 
-# --------------------------------------------------------------------------- GPU names
+@dataclass(frozen=True)
+class WheelChoice:
+    """The PyTorch build to install for a compute capability."""
 
-# Old drivers print this for a GPU they predate (corpus: GTX 1660 Ti on 418.43): it names
-# no GPU, so it must never match a pattern. Identify such a card by PCI device id instead.
-_PLACEHOLDER_NAMES = frozenset({"graphics device"})
+    tag: str  # "cu128"
+    torch_from: str
+    torch_to: str | None  # None: still built by the newest release the table covers
+    channel: str  # pip | conda
+    current: bool  # the newest covered torch has it
 
-
-# The longest real part name is under 60 characters ("NVIDIA RTX PRO 6000 Blackwell Max-Q
-# Workstation Edition"). A longer "name" is garbage from a pasted report or a broken
-# capture, and matching it costs time in proportion to its length (a 14 MB "GPU name"
-# took 43 s): it names no part.
-MAX_NAME_CHARS = 200
-
-
-def _norm_gpu_name(name: str) -> str:
-    """Lowercase, '-'/'_' → space, spaces collapsed, then a leading "nvidia " and after it a
-    leading "geforce " removed: "NVIDIA GeForce RTX 4090" → "rtx 4090",
-    "Tesla P100-PCIE-16GB" → "tesla p100 pcie 16gb". Other brand words (tesla, quadro, grid,
-    titan, gtx, rtx) stay: they tell "Quadro RTX 6000" (7.5) from "RTX 6000 Ada" (8.9)."""
-    s = " ".join(re.sub(r"[-_]", " ", name.lower()).split())
-    for prefix in ("nvidia ", "geforce "):
-        if s.startswith(prefix):
-            s = s[len(prefix) :]
-    return s
+    def install(self) -> str:
+        """The command to paste."""
+        if self.channel == "pip" and self.current:
+            return f"pip install torch --index-url https://download.pytorch.org/whl/{self.tag}"
+        last = self.torch_to or self.torch_from
+        if self.channel == "pip":
+            return f"pip install 'torch=={last}.*' --index-url https://download.pytorch.org/whl/{self.tag}"
+        return (f"conda install pytorch={last} pytorch-cuda={self.tag[2:-1]}.{self.tag[-1]} -c pytorch -c nvidia"
+                if self.tag >= "cu117" else f"conda install pytorch={last} cudatoolkit={self.tag[2:-1]}.{self.tag[-1]} -c pytorch")
 
 
-@functools.lru_cache(maxsize=None)
-def _gpu_patterns() -> tuple[tuple[re.Pattern[str], dict[str, str]], ...]:
-    return tuple((re.compile(r["pattern"]), r) for r in _load("gpu_cc"))
-
-
-def gpu_cc_match(name: str | None) -> dict[str, str] | None:
-    """The ``gpu_cc`` row that names ``name`` (for its source), or None.
-
-    Rule: the name is normalised (:func:`_norm_gpu_name`) and the rows' regexes are tried
-    with ``re.search`` in file order; the first match wins. Rows are ordered so that a
-    more specific pattern precedes any broader one it overlaps; patterns are anchored and
-    use word boundaries (``\\ba10\\b`` does not match "a100"); tests pin that each row's
-    ``example`` is claimed by that row.
-    """
-    if not name or not name.strip() or len(name) > MAX_NAME_CHARS:
+def wheel_for_cc(cc: str | None) -> WheelChoice | None:
+    """The newest PyTorch build with kernels for ``cc`` (§4 rule, §5 lists): the newest torch
+    release first, then the newest CUDA tag, pip before conda. For a GPU that current
+    wheels dropped (Kepler) it is the last release that still built for it. None when no
+    row of the table covers ``cc``."""
+    if not cc or compat_cc(cc) is None:
         return None
-    norm = _norm_gpu_name(name)
-    if norm in _PLACEHOLDER_NAMES:
+    newest = max(_mm(r["torch_to"]) for r in _load("torch_arch") if r["torch_to"])  # type: ignore[type-var]
+    best: tuple[tuple, WheelChoice] | None = None
+    for r in _load("torch_arch"):
+        if arch_supported(cc, r["arch_list"].split()) is not True:
+            continue
+        hi = _mm(r["torch_to"]) or (999, 0)
+        tag = _cuda_tag(r["cuda"]) or ""
+        current = _in_torch_range(r, newest)  # type: ignore[arg-type]
+        rank = (hi, r["channel"] == "pip", int(tag[2:] or 0))
+        choice = WheelChoice(tag, r["torch_from"], r["torch_to"] or None, r["channel"], current)
+        if best is None or rank > best[0]:
+            best = (rank, choice)
+    return best[1] if best else None
+
+
+def driver_branch(cc: str | None) -> dict[str, str] | None:
+    """The ``nvidia_branches`` row whose CC range holds ``cc`` (Kepler 3.5 → the 470 legacy
+    branch), or None when the table does not cover it."""
+    mm = _mm(cc) if cc else None
+    if mm is None:
         return None
-    for pattern, row in _gpu_patterns():
-        if pattern.search(norm):
-            return dict(row)
+    for r in _load("nvidia_branches"):
+        lo, hi = _mm(r["first_cc"]), _mm(r["last_cc"])
+        if lo is not None and hi is not None and lo <= mm <= hi:
+            return dict(r)
     return None
 
 
-def cc_for_gpu_name(name: str | None) -> str | None:
-    """Compute capability ("8.6") for an nvidia-smi / NVML GPU name; None if unknown."""
-    row = gpu_cc_match(name)
-    return row["cc"] if row else None
+def compat_cc(cc: str) -> tuple[int, int] | None:
+    """A compute capability as (major, minor), or None when it is not one ("N/A")."""
+    return _mm(cc)
 
 
 # --------------------------------------------------------------------------- cuDNN, gcc
@@ -494,18 +599,19 @@ __all__: Sequence[str] = (
     "XidInfo",
     "arch_list_for_torch",
     "arch_supported",
-    "cc_for_gpu_name",
     "cc_range_for_cuda",
     "cc_supported_by_cuda",
     "cudnn_compatible",
+    "driver_branch",
     "driver_supports_cuda",
     "family_min_driver",
     "gcc_max_for_cuda",
-    "gpu_cc_match",
     "max_cuda_for_driver",
     "min_driver_for_cuda",
     "oldest_cc_in_current_wheels",
     "rows",
     "vtuple",
+    "wheel_for_cc",
+    "WheelChoice",
     "xid_info",
 )

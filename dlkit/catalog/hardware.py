@@ -13,41 +13,15 @@ an ambiguous name raises :class:`UnknownPart` with close matches for "did you me
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import difflib
-import functools
-import io
-import re
-import types
-import typing
 from dataclasses import dataclass
-from importlib.resources import files
 from typing import Any
 
-from dlkit.catalog.compat import MAX_NAME_CHARS
+from dlkit.catalog.names import UnknownPart, match_part
+from dlkit.catalog.tables import cell, shipped
 
 HARDWARE_TABLES = ("gpus", "cpus", "psus", "ram", "regions")
-_DATE_RE = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
-
-
-class CatalogError(ValueError):
-    """A packaged catalog row is malformed (a bug in dlkit's data, not the user's input)."""
-
-
-class UnknownPart(ValueError):
-    """A part name matched nothing, or several rows equally well."""
-
-    def __init__(self, kind: str, query: str, suggestions: list[str], ambiguous: bool = False):
-        self.kind, self.query, self.suggestions, self.ambiguous = kind, query, suggestions, ambiguous
-        query = query if len(query) <= 60 else query[:57] + "..."  # a message is one readable line
-        if ambiguous:
-            msg = f"{kind} {query!r} matches several: {', '.join(suggestions)}; name one"
-        elif suggestions:
-            msg = f"unknown {kind} {query!r}; did you mean {', '.join(suggestions)}?"
-        else:
-            msg = f"unknown {kind} {query!r}; see dlkit plan-build --list {kind}s"
-        super().__init__(msg)
 
 
 @dataclass(frozen=True)
@@ -77,10 +51,30 @@ class GpuModel:
     msrp_usd: float | None
     street_usd: float | None
     street_kind: str | None  # new | used
-    street_as_of: str | None
-    street_source: str | None
-    source: str
-    as_of: str
+    street_as_of: str | None = cell(date=True)
+    street_source: str | None = cell()
+    source: str = cell()
+    as_of: str = cell(date=True)
+    vendor: str = cell(default="nvidia", choices=("nvidia", "amd"))
+    board_gpus: int = cell(default=1, lo=1, hi=8)  # GPUs on one board: 2 for the K80 and the GRID K520
+
+    @property
+    def key(self) -> str:
+        """The model's one identity (its catalog name), shared by every command and table."""
+        return self.name
+
+    @property
+    def gpu_memory_gib(self) -> float | None:
+        """Memory of one GPU as nvidia-smi lists it (a K80 board is two 12 GiB GPUs)."""
+        return None if self.memory_gib is None else self.memory_gib / self.board_gpus
+
+    @property
+    def gpu_sms(self) -> int | None:
+        return None if self.sms is None else self.sms // self.board_gpus
+
+    def per_gpu(self, value: float | None) -> float | None:
+        """A board figure (TFLOPS, bandwidth) for one of its GPUs."""
+        return None if value is None else value / self.board_gpus
 
     @property
     def price_usd(self) -> float | None:
@@ -119,9 +113,9 @@ class CpuModel:
     pcie_gen: int | None
     launch_price_usd: float | None
     street_usd: float | None
-    street_as_of: str | None
-    source: str
-    as_of: str
+    street_as_of: str | None = cell(date=True)
+    source: str = cell()
+    as_of: str = cell(date=True)
 
     @property
     def price_usd(self) -> float | None:
@@ -139,9 +133,9 @@ class PsuTier:
     input_v: str | None
     example: str | None
     price_usd: float | None
-    price_as_of: str | None
-    source: str
-    as_of: str
+    price_as_of: str | None = cell(date=True)
+    source: str = cell()
+    as_of: str = cell(date=True)
 
 
 @dataclass(frozen=True)
@@ -152,9 +146,9 @@ class RamKit:
     type: str  # DDR4 | DDR5
     speed_mts: int | None
     price_usd: float | None
-    price_as_of: str | None
-    source: str
-    as_of: str
+    price_as_of: str | None = cell(date=True)
+    source: str = cell()
+    as_of: str = cell(date=True)
 
 
 @dataclass(frozen=True)
@@ -167,64 +161,16 @@ class Region:
     price_factor: float
     note: str | None
     source: str
-    as_of: str
+    as_of: str = cell(date=True)
 
 
 _MODELS: dict[str, type] = {"gpus": GpuModel, "cpus": CpuModel, "psus": PsuTier, "ram": RamKit, "regions": Region}
 
 
-def _converter(hint: Any) -> tuple[Any, bool]:
-    """(base type, optional?) of a field annotation such as ``int | None``."""
-    args = typing.get_args(hint)
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        base = [a for a in args if a is not type(None)]
-        return base[0], True
-    return hint, False
-
-
-def _parse_rows(table: str, text: str, model: type) -> tuple[Any, ...]:
-    hints = typing.get_type_hints(model)
-    names = [f.name for f in dataclasses.fields(model)]
-    reader = csv.DictReader(io.StringIO(text))
-    missing = [n for n in names if n not in (reader.fieldnames or [])]
-    if missing:
-        raise CatalogError(f"{table}.csv: missing columns {', '.join(missing)}")
-    out = []
-    for row in reader:
-        line = reader.line_num
-        values: dict[str, Any] = {}
-        for name in names:
-            cell = (row.get(name) or "").strip()
-            base, optional = _converter(hints[name])
-            where = f"{table}.csv line {line}, column {name}"
-            if cell == "":
-                if not optional and base is not tuple:
-                    raise CatalogError(f"{where}: empty, but required")
-                values[name] = () if base is tuple or typing.get_origin(base) is tuple else None
-                continue
-            try:
-                if typing.get_origin(base) is tuple or base is tuple:
-                    values[name] = tuple(a.strip() for a in cell.split(";") if a.strip())
-                elif base is int:
-                    values[name] = int(cell)
-                elif base is float:
-                    values[name] = float(cell)
-                else:
-                    values[name] = cell
-            except ValueError:
-                raise CatalogError(f"{where}: {cell!r} is not a {base.__name__}") from None
-        if not _DATE_RE.match(values["as_of"]):
-            raise CatalogError(f"{table}.csv line {line}: as_of {values['as_of']!r} is not YYYY-MM-DD")
-        out.append(model(**values))
-    return tuple(out)
-
-
-@functools.lru_cache(maxsize=None)
 def _load(table: str) -> tuple[Any, ...]:
     if table not in _MODELS:
         raise KeyError(f"unknown hardware table {table!r}; known: {', '.join(HARDWARE_TABLES)}")
-    text = (files("dlkit.catalog") / "data" / f"{table}.csv").read_text(encoding="utf-8")
-    return _parse_rows(table, text, _MODELS[table])
+    return shipped(_MODELS[table], table)
 
 
 def gpus() -> tuple[GpuModel, ...]:
@@ -247,107 +193,12 @@ def regions() -> tuple[Region, ...]:
     return _load("regions")
 
 
-# --------------------------------------------------------------------------- matching
-
-# Words that vendors, nvidia-smi and /proc/cpuinfo add around the model number.
-_NOISE = re.compile(
-    r"\(r\)|\(tm\)|\b(nvidia|geforce|intel|amd|processor|cpu|graphics|with radeon graphics)\b"
-    r"|@\s*[\d.]+\s*ghz|\b\d+(st|nd|rd|th) gen\b|\b\d+-core\b", re.IGNORECASE)
-# "24GB" stays one word: memory size tells variants apart but is not what people type first.
-_TOKEN = re.compile(r"\d+gb\b|[a-z]+|\d+")
-_MEMORY_WORD = re.compile(r"^\d+gb$")
-
-
-def tokens(name: str) -> tuple[str, ...]:
-    """The words of a part name that identify it.
-
-    >>> tokens("NVIDIA GeForce RTX 3090")
-    ('rtx', '3090')
-    >>> tokens("rtx3090")
-    ('rtx', '3090')
-    >>> tokens("A100 80GB PCIe")
-    ('a', '100', '80gb', 'pcie')
-    >>> tokens("Intel(R) Core(TM) i7-6850K CPU @ 3.60GHz")
-    ('core', 'i', '7', '6850', 'k')
-    >>> tokens("AMD Ryzen Threadripper 3960X 24-Core Processor")
-    ('ryzen', 'threadripper', '3960', 'x')
-    """
-    return tuple(_TOKEN.findall(_NOISE.sub(" ", name.lower())))
-
-
-def _names(row: Any) -> tuple[str, ...]:
-    return (row.name, *row.aliases)
-
-
-# Words after the model number that name a different product, not a variant of it:
-# "3090" is not the 3090 Ti, "5800X" is not the 5800X3D, "4080" is not the 4080 Super.
-_OTHER_MODEL = {"ti", "super", "xt", "d"}
-_FORM_WORDS = {"sxm", "hbm"}  # "SXM4", "HBM3": the digit belongs to the word
-
-
-def _suffix_ok(nt: tuple[str, ...], qt: tuple[str, ...]) -> bool:
-    last = max(i for i, t in enumerate(nt) if t in qt)
-    for i in range(last + 1, len(nt)):
-        t = nt[i]
-        if t in _OTHER_MODEL or (t.isdigit() and not (i and nt[i - 1] in _FORM_WORDS)):
-            return False
-    return True
-
-
-def _match(kind: str, query: str, rows: tuple[Any, ...]) -> Any:
-    """The row ``query`` names: an exact name/alias (case-insensitive), else the row whose
-    name holds every word of the query with the fewest extra words ("3090" is the RTX 3090;
-    a memory size such as "12GB" is not counted, so "3060" is the RTX 3060 12GB). Words
-    after the model number that make another product ("Ti", "Super", "3D") rule a row out.
-    Raises :class:`UnknownPart` on a miss or a tie ("A100", "H100")."""
-    q = query.strip()
-    if not q or len(q) > MAX_NAME_CHARS:
-        raise UnknownPart(kind, query, [])
-    for row in rows:
-        if any(q.lower() == n.lower() for n in _names(row)):
-            return row
-    qt = tokens(q)
-    qkey = "".join(qt)
-    best: list[tuple[int, Any]] = []
-    for row in rows:
-        extras = []
-        for n in _names(row):
-            nt = tokens(n)
-            if qt and set(qt) <= set(nt) and _suffix_ok(nt, qt):
-                extras.append(sum(1 for t in set(nt) - set(qt) if not _MEMORY_WORD.match(t)))
-            elif qkey and qkey == "".join(nt):
-                extras.append(0)
-        if extras:
-            best.append((min(extras), row))
-    if best:
-        best.sort(key=lambda pair: pair[0])
-        top = [row for extra, row in best if extra == best[0][0]]
-        if len(top) == 1:
-            return top[0]
-        raise UnknownPart(kind, query, [r.name for _, r in best[:6]], ambiguous=True)
-    keys = {"".join(tokens(n)): row.name for row in rows for n in _names(row)}
-    close = difflib.get_close_matches(qkey, list(keys), n=6, cutoff=0.6)
-    suggestions = list(dict.fromkeys(keys[k] for k in close))[:3]
-    raise UnknownPart(kind, query, suggestions)
-
-
-def lookup_gpu(query: str) -> GpuModel:
-    return _match("gpu", query, gpus())
-
-
 def lookup_cpu(query: str) -> CpuModel:
-    return _match("cpu", query, cpus())
-
-
-def find_gpu(query: str | None) -> GpuModel | None:
-    """The catalog row for a GPU name (as probed or typed), or None when unknown or ambiguous."""
-    try:
-        return lookup_gpu(query) if query else None
-    except UnknownPart:
-        return None
+    return match_part("cpu", query, cpus())
 
 
 def find_cpu(query: str | None) -> CpuModel | None:
+    """The catalog row for a CPU name (as /proc/cpuinfo prints it or as typed), or None."""
     try:
         return lookup_cpu(query) if query else None
     except UnknownPart:

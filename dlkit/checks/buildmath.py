@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from dlkit.catalog import gpu_identity
 from dlkit.facts import Facts, GpuFacts
 
 OTHER_W = 100.0  # board, drives, fans, RAM: Dettmers' "+100 W"
@@ -105,7 +106,8 @@ def gpu_label(g: GpuFacts, i: int | None = None) -> str:
     "GPU 2 GeForce RTX 3090" when planned (``i``: its place in the list), the vendor when
     there is no name."""
     where = g.pci_bus_id or (f"GPU {i + 1}" if i is not None else "?")
-    return f"{where} {g.name or ((g.vendor or '').upper() + ' GPU').strip()}"
+    shown = gpu_identity.display_name(g.name, g.pci_vendor_id, g.pci_device_id, g.pci_name)
+    return f"{where} {shown or g.name or ((g.vendor or '').upper() + ' GPU').strip()}"
 
 
 def power_budget(facts: Facts) -> PowerBudget | str:

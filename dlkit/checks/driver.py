@@ -3,10 +3,10 @@ for the framework's CUDA, not blocked by Secure Boot (failure-modes.md F02-F04, 
 
 from __future__ import annotations
 
-from dlkit.catalog import compat
+from dlkit.catalog import compat, gpu_identity
 from dlkit.checks.fixes import per_family
 from dlkit.checks.registry import check, ok, skipped
-from dlkit.facts import Facts
+from dlkit.facts import Facts, GpuFacts
 from dlkit.probes.kernlog import message_boot
 from dlkit.report import Finding, Severity
 
@@ -19,6 +19,31 @@ RELOAD = ("# the running kernel module and the installed library differ: reboot,
           "sudo reboot\n"
           "# without a reboot (stop Xorg/Wayland and GPU jobs first):\n"
           "sudo rmmod nvidia_uvm nvidia_drm nvidia_modeset nvidia && sudo modprobe nvidia")
+
+
+def gpu_support(g: GpuFacts) -> tuple[str | None, list[str]]:
+    """(evidence line, fix lines) naming what a GPU is and which driver branch and PyTorch
+    build serve it, from its name or, with no driver, its PCI id (gpu_identity)."""
+    found = gpu_identity.identify(g.name, g.pci_vendor_id, g.pci_device_id, g.pci_name)
+    if found.cc is None:
+        return None, []
+    what = f"{found.name or 'GPU'} ({', '.join(filter(None, (found.arch, 'compute capability ' + found.cc)))})"
+    evidence = f"{g.pci_bus_id or '?'}: {what}, identified by {found.basis}"
+    fix = [f"# {g.pci_bus_id or 'GPU'} is a {what}"]
+    branch = compat.driver_branch(found.cc)
+    if branch and branch["status"] == "legacy":
+        fix.append(f"# it needs the {branch['branch']} legacy driver branch"
+                   + (f" (last release {branch['last_version']})" if branch["last_version"] else "")
+                   + f": current drivers do not support {branch['arch']}")
+    elif branch:
+        fix.append(f"# driver: the {branch['branch']} branch or newer supports {branch['arch']}")
+    wheel = compat.wheel_for_cc(found.cc)
+    if wheel and wheel.current:
+        fix.append(f"# then PyTorch with kernels for it: {wheel.install()}")
+    elif wheel:
+        fix.append(f"# current PyTorch has no kernels for it; the last release that does is torch "
+                   f"{wheel.torch_to or wheel.torch_from} ({wheel.tag}): {wheel.install()}")
+    return evidence, fix
 
 
 def _nvidia_gpus_on_bus(facts: Facts) -> list[str]:
@@ -55,6 +80,14 @@ def not_loaded(facts: Facts) -> Finding:
         evidence.append(f"Secure Boot is enabled ({facts.security.secure_boot_source})")
     if facts.dkms.nvidia_for_running_kernel is False:
         evidence.append(f"dkms status: {facts.dkms.why}; rebuild it: sudo dkms autoinstall (needs linux-headers-$(uname -r))")
+    support: list[str] = []
+    advised: set[tuple[str, ...]] = set()  # eight identical GPUs get the advice once
+    for g in facts.gpus:
+        line, fix = gpu_support(g)
+        evidence += [line] if line else []
+        if fix and tuple(fix[1:]) not in advised:
+            advised.add(tuple(fix[1:]))
+            support += fix
     return Finding(
         code, Severity.ERROR, "the NVIDIA driver is not loaded",
         "An NVIDIA GPU is on the PCI bus but no NVIDIA kernel module drives it, so CUDA sees no "
@@ -63,7 +96,7 @@ def not_loaded(facts: Facts) -> Finding:
         "an unsigned module, or the module was not built for the running kernel (DKMS).",
         "sudo modprobe nvidia && nvidia-smi        # does it load? if not, the reason is here:\n"
         "sudo dmesg | grep -iE 'nvrm|nvidia|nouveau' | tail -20\n# install the driver:\n"
-        + per_family(facts.os.distro_family, INSTALL_DRIVER),
+        + per_family(facts.os.distro_family, INSTALL_DRIVER) + "".join("\n" + line for line in support),
         tuple(evidence))
 
 

@@ -4,7 +4,8 @@ kernels for the GPU's architecture, nvcc vs framework CUDA, cuDNN at run time
 
 from __future__ import annotations
 
-from dlkit.catalog import compat
+from dlkit.catalog import compat, gpu_identity
+from dlkit.checks.buildmath import gpu_label
 from dlkit.checks.driver import wheel_tag_for
 from dlkit.checks.registry import check, ok, skipped
 from dlkit.facts import Facts, GpuFacts
@@ -16,8 +17,9 @@ def gpu_cc(g: GpuFacts) -> tuple[str | None, str]:
     version ("N/A") counts as unreported, so every caller can compare it with vtuple."""
     if g.compute_capability and compat.vtuple(g.compute_capability):
         return g.compute_capability, g.source or "driver"
-    cc = compat.cc_for_gpu_name(g.name) if g.name else None
-    return cc, "by name (catalog)"
+    found = gpu_identity.identify(g.name, g.pci_vendor_id, g.pci_device_id, g.pci_name)
+    how = "by name (catalog)" if found.basis == "name" else f"by {found.basis} (catalog)"
+    return found.cc, how
 
 
 def _no_torch(facts: Facts) -> str:
@@ -72,7 +74,7 @@ def arch_unsupported(facts: Facts) -> Finding:
     for g in facts.gpus:
         cc, how = gpu_cc(g)
         verdict = compat.arch_supported(cc, arch) if cc else None
-        line = f"{g.pci_bus_id} {g.name or 'GPU'}: compute capability {cc or '?'} ({how})"
+        line = f"{gpu_label(g)}: compute capability {cc or '?'} ({how})"
         (bad if verdict is False else good if verdict else unknown).append(line)
     evidence = tuple(bad + good + [f"torch {t.version} kernels: {' '.join(arch)} ({source})"])
     if bad:
@@ -89,6 +91,19 @@ def arch_unsupported(facts: Facts) -> Finding:
     return ok(code, "torch has kernels for every GPU", evidence=evidence)
 
 
+def _old_gpu_fix(ccs: list[str]) -> str:
+    lines = []
+    for cc in dict.fromkeys(ccs):
+        wheel = compat.wheel_for_cc(cc)
+        branch = compat.driver_branch(cc)
+        if branch and branch["status"] == "legacy":
+            lines.append(f"# compute capability {cc} ({branch['arch']}): driver from the {branch['branch']} legacy branch")
+        if wheel:
+            lines.append(f"# the last PyTorch with kernels for compute capability {cc}: torch "
+                         f"{wheel.torch_to or wheel.torch_from} ({wheel.tag})\n{wheel.install()}")
+    return "\n".join(lines + ["# or use a newer GPU / a cloud instance"])
+
+
 @check("gpu.arch-unsupported", "a GPU is older than current CUDA and PyTorch wheels support")
 def gpu_too_old(facts: Facts) -> Finding:
     code = "gpu.arch-unsupported"
@@ -102,8 +117,8 @@ def gpu_too_old(facts: Facts) -> Finding:
         return Finding(code, Severity.WARNING, "GPU too old for current CUDA and PyTorch",
                        f"Current PyTorch wheels and CUDA 12/13 build for compute capability {floor} and newer. "
                        "This GPU can only run old framework releases (for Kepler: CUDA 11.x-era wheels).",
-                       "# use an old framework release built for this GPU, or a newer GPU / a cloud instance",
-                       tuple(f"{g.pci_bus_id or '?'} {g.name or 'GPU'}: compute capability {cc}" for g, cc in old))
+                       _old_gpu_fix([cc for _, cc in old]),
+                       tuple(f"{gpu_label(g)}: compute capability {cc}" for g, cc in old))
     return ok(code, f"every GPU is compute capability {floor} or newer")
 
 

@@ -10,7 +10,10 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from dlkit.catalog.hardware import HARDWARE_TABLES, CatalogError, UnknownPart, lookup_cpu, lookup_gpu, lookup_region, rows_as_dicts
+from dlkit.catalog.gpu_identity import resolve as lookup_gpu
+from dlkit.catalog.hardware import HARDWARE_TABLES, lookup_cpu, lookup_region, rows_as_dicts
+from dlkit.catalog.names import UnknownPart
+from dlkit.catalog.tables import CatalogError
 from dlkit.cli import StrictCommand, app
 from dlkit.cli.common import fail as _fail
 from dlkit.engine import gather

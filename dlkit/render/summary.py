@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dlkit.catalog import gpu_identity
 from dlkit.facts import Facts, GpuFacts
 
 
@@ -10,7 +11,8 @@ def _gib(mib: int | None) -> str:
 
 
 def gpu_line(g: GpuFacts) -> str:
-    parts = [g.name or f"{g.vendor.upper()} GPU"]
+    shown = gpu_identity.display_name(g.name, g.pci_vendor_id, g.pci_device_id, g.pci_name)
+    parts = [shown or g.name or f"{g.vendor.upper()} GPU"]
     if g.memory_total_mib:
         parts.append(_gib(g.memory_total_mib))
     if g.pcie_width_max or g.pcie_gen_max:

@@ -1,0 +1,217 @@
+"""One GPU identity for every command: names, PCI ids, cloud accelerator names → one model.
+
+The key of a GPU model is its row in ``gpus.csv`` (:attr:`GpuModel.key`). Everything else
+hangs off that key:
+
+* the names drivers, tools and people print: the row's name and ``aliases`` (nvidia-smi and
+  NVML names old and new, collect_env, what people type), matched by :mod:`dlkit.catalog.names`;
+* PCI vendor:device ids (``gpu_pci.csv``, from the pci.ids database and NVIDIA's driver
+  README): a GPU with no driver is named from sysfs alone, and "Graphics Device" (what an
+  old driver prints for a GPU it predates) is resolved the same way;
+* cloud providers' and SkyPilot's accelerator names (``gpu_cloud_names.csv``): SkyPilot's
+  "A100" is the 40 GB SXM4, its "A100-80GB" the 80 GB SXM4;
+* compute-capability families (``gpu_cc.csv``, NVIDIA's list) for names the catalog lacks.
+
+doctor, plan-build, cloud-cost and bench resolve GPUs here and nowhere else, so they agree
+about the same card (the K40m that one table knew and another did not).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+from dlkit.catalog.hardware import GpuModel, gpus
+from dlkit.catalog.names import MAX_NAME_CHARS, UnknownPart, best, candidates, match_part, tokens
+from dlkit.catalog.tables import CatalogError, cell, shipped
+
+# Old drivers print this for a GPU they predate (corpus: GTX 1660 Ti on 418.43): it names
+# no GPU. Such a card is identified by its PCI device id instead.
+PLACEHOLDER_NAMES = frozenset({"graphics device", "nvidia graphics device"})
+
+
+@dataclass(frozen=True)
+class PciId:
+    gpu: str
+    vendor_id: str = cell(pattern=r"[0-9a-f]{4}")
+    device_id: str = cell(pattern=r"[0-9a-f]{4}")
+    pci_name: str | None = cell()
+    source: str = cell()
+    as_of: str = cell(date=True)
+
+
+@dataclass(frozen=True)
+class CloudName:
+    accelerator: str  # as SkyPilot and the providers' catalogs spell it
+    gpu: str
+    note: str | None
+    source: str
+    as_of: str = cell(date=True)
+
+
+@dataclass(frozen=True)
+class CcFamily:
+    """A compute-capability rule for GPU names the catalog has no row for."""
+
+    pattern: str  # a regex over the name's words joined by spaces (see family_cc)
+    cc: str = cell(pattern=r"\d+\.\d+")
+    example: str = cell()
+    note: str | None = cell()
+    source: str = cell()
+    as_of: str = cell(date=True)
+
+
+def models() -> tuple[GpuModel, ...]:
+    return gpus()
+
+
+@functools.lru_cache(maxsize=1)
+def _by_key() -> dict[str, GpuModel]:
+    return {m.key: m for m in models()}
+
+
+def by_key(key: str) -> GpuModel | None:
+    return _by_key().get(key)
+
+
+def _keyed(table: str, rows: tuple, column: str = "gpu") -> None:
+    for r in rows:
+        if getattr(r, column) not in _by_key():
+            raise CatalogError(f"dlkit/catalog/data/{table}.csv: {getattr(r, column)!r} is not a GPU in gpus.csv")
+
+
+@functools.lru_cache(maxsize=1)
+def _pci() -> dict[tuple[str, str], PciId]:
+    rows = shipped(PciId, "gpu_pci")
+    _keyed("gpu_pci", rows)
+    return {(r.vendor_id, r.device_id): r for r in rows}
+
+
+@functools.lru_cache(maxsize=1)
+def _cloud() -> dict[str, GpuModel]:
+    rows = shipped(CloudName, "gpu_cloud_names")
+    _keyed("gpu_cloud_names", rows)
+    return {r.accelerator.lower(): _by_key()[r.gpu] for r in rows}
+
+
+def _hex4(value: str | None) -> str | None:
+    m = re.fullmatch(r"(?:0x)?([0-9a-fA-F]{4})", (value or "").strip())
+    return m.group(1).lower() if m else None
+
+
+def pci_row(vendor_id: str | None, device_id: str | None) -> PciId | None:
+    v, d = _hex4(vendor_id), _hex4(device_id)
+    return _pci().get((v, d)) if v and d else None
+
+
+def by_pci(vendor_id: str | None, device_id: str | None) -> GpuModel | None:
+    """The model with this PCI vendor:device id ("0x10de", "0x2684" → GeForce RTX 4090)."""
+    row = pci_row(vendor_id, device_id)
+    return _by_key()[row.gpu] if row else None
+
+
+def is_placeholder(name: str | None) -> bool:
+    return not name or " ".join(name.lower().split()) in PLACEHOLDER_NAMES
+
+
+def resolve(query: str) -> GpuModel:
+    """The model a typed or printed name means; :class:`UnknownPart` with "did you mean"
+    over every name and alias, or "name one" for "A100". Cloud accelerator names are not
+    names here: SkyPilot's "A100" is one board, a person's "A100" may be any of four."""
+    return match_part("gpu", query, models())
+
+
+def find(name: str | None) -> GpuModel | None:
+    """The model a probed name means, or None when unknown, ambiguous or a placeholder."""
+    if is_placeholder(name):
+        return None
+    top = best(name or "", models())
+    return top[0] if len(top) == 1 else None
+
+
+def family(query: str) -> list[GpuModel]:
+    """Every model a query can mean ("A100" → all four A100 boards, "3090" → the RTX 3090,
+    never the 3090 Ti): what a price comparison lists. Empty when nothing matches."""
+    return candidates(query, models())
+
+
+def cloud_gpu(accelerator: str | None) -> GpuModel | None:
+    """The model behind a provider's accelerator name (SkyPilot's "A100-80GB", "L40S")."""
+    if not accelerator or len(accelerator) > MAX_NAME_CHARS:
+        return None
+    return _cloud().get(accelerator.strip().lower()) or find(accelerator)
+
+
+# --------------------------------------------------------------------------- CC families
+
+
+@functools.lru_cache(maxsize=1)
+def _families() -> tuple[tuple[re.Pattern[str], CcFamily], ...]:
+    return tuple((re.compile(r.pattern), r) for r in shipped(CcFamily, "gpu_cc"))
+
+
+def family_rule(name: str | None) -> CcFamily | None:
+    """The ``gpu_cc`` rule for a name: its words (:func:`~dlkit.catalog.names.tokens`)
+    joined by spaces, tried against the patterns in file order; the first match wins
+    ("NVIDIA GeForce RTX 4090" → "rtx 4090" → ``^rtx 40[5-9]0\\b`` → 8.9). Rows are
+    ordered so that a specific pattern precedes a broader one it overlaps; tests pin that
+    each row's example is claimed by that row."""
+    if is_placeholder(name) or len(name or "") > MAX_NAME_CHARS:
+        return None
+    words = " ".join(tokens(name or ""))
+    for pattern, row in _families():
+        if pattern.search(words):
+            return row
+    return None
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What dlkit knows about one GPU and how it knows it."""
+
+    model: GpuModel | None
+    name: str | None  # the best name: the driver's, else the catalog's, else pci.ids'
+    cc: str | None
+    arch: str | None
+    basis: str  # "name", "PCI id 10de:2684", "pci.ids", "family rule", "unknown"
+
+
+def identify(name: str | None, vendor_id: str | None = None, device_id: str | None = None,
+             pci_name: str | None = None) -> Identity:
+    """One GPU from what the machine says: the driver's name first, then the PCI id (a GPU
+    with no driver, or "Graphics Device"), then the machine's own pci.ids name."""
+    model = find(name)
+    basis = "name"
+    if model is None:
+        model = by_pci(vendor_id, device_id)
+        basis = f"PCI id {_hex4(vendor_id)}:{_hex4(device_id)}"
+    if model is None and pci_name:
+        # pci.ids writes "AD102 [GeForce RTX 4090]": the marketing name is in brackets
+        inner = re.findall(r"\[([^\]]+)\]", pci_name)
+        for text in (inner[-1].split("/")[0] if inner else "", pci_name):
+            model = find(text) if text else None
+            if model:
+                break
+        basis = "pci.ids"
+    shown = name if not is_placeholder(name) else None
+    if model is not None:
+        return Identity(model, shown or model.name, model.cc, model.arch, basis)
+    rule = family_rule(shown) or family_rule(pci_name)
+    if rule is not None:
+        return Identity(None, shown or pci_name, rule.cc, None, "family rule")
+    return Identity(None, shown or pci_name, None, None, "unknown")
+
+
+def display_name(name: str | None, vendor_id: str | None = None, device_id: str | None = None,
+                 pci_name: str | None = None) -> str | None:
+    """The name to show for a GPU: the driver's, else what its PCI id says with how it was
+    known ("GeForce RTX 4090 (PCI id 10de:2684)"); None when nothing names it."""
+    if not is_placeholder(name):
+        return name
+    found = identify(name, vendor_id, device_id, pci_name)
+    return f"{found.name} ({found.basis})" if found.name else None
+
+
+__all__ = ["display_name", "CloudName", "CcFamily", "Identity", "PciId", "UnknownPart", "by_key", "by_pci", "cloud_gpu", "family",
+           "family_rule", "find", "identify", "is_placeholder", "models", "pci_row", "resolve"]
