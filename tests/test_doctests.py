@@ -9,7 +9,8 @@ import pytest
 import dlkit.probes
 
 MODULES = sorted(m.name for m in pkgutil.iter_modules(dlkit.probes.__path__, "dlkit.probes.")) + [
-    "dlkit.catalog.hardware", "dlkit.checks.buildmath", "dlkit.checks.power", "dlkit.recipes.breakeven",
+    "dlkit.catalog.names", "dlkit.catalog.cloud", "dlkit.recipes.cloud", "dlkit.benchmarks.reference",
+    "dlkit.checks.buildmath", "dlkit.checks.power", "dlkit.recipes.breakeven",
     "dlkit.benchmarks.peaks", "dlkit.host.safefile", "dlkit.host.redact_rules"]
 
 

@@ -37,132 +37,13 @@ Tables (``rows(name)`` lists them for ``--list`` style output):
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from dlkit.catalog.tables import cell, shipped
 
-V = r"\d+(\.\d+)*"  # a version cell: "12.8", "550.54.14"
-
-
-@dataclass(frozen=True)
-class CudaDriverRow:
-    kind: str = cell(choices=("toolkit", "family"))
-    cuda: str = cell(pattern=V)
-    update: str | None = cell(pattern=r"\d+")
-    label: str = cell()
-    linux_min: str = cell(pattern=V)
-    windows_min: str | None = cell(pattern=V)
-    family_upper: str | None = cell(pattern=V)
-    note: str | None = cell()
-    source: str = cell()
-    as_of: str = cell(date=True)
-
-
-@dataclass(frozen=True)
-class CudaCcRow:
-    cc: str = cell(pattern=V)
-    family: str = cell()
-    first_cuda: str = cell(pattern=V)
-    first_cuda_exact: str = cell(choices=("yes", "no"))
-    last_cuda: str | None = cell(pattern=V)
-    dropped_in: str | None = cell(pattern=V)
-    note: str | None = cell()
-    source: str = cell()
-    as_of: str = cell(date=True)
-
-
-@dataclass(frozen=True)
-class TorchArchRow:
-    torch_from: str = cell(pattern=V)
-    torch_to: str | None = cell(pattern=V)
-    cuda: str = cell(pattern=r"cu\d{2,3}")
-    channel: str = cell(choices=("pip", "conda"))
-    arch_list: str = cell(pattern=r"((sm|compute)_\d+[af]?)( (sm|compute)_\d+[af]?)*")
-    ptx_platforms: str | None = cell(choices=("all", "linux"))
-    note: str | None = cell()
-    source: str = cell()
-    as_of: str = cell(date=True)
-
-
-@dataclass(frozen=True)
-class CudnnRow:
-    cudnn: str = cell()  # "9.17.0", or a range such as "9.10.2 / 9.5.x"
-    cudnn_major: str = cell(pattern=r"\d+")
-    cuda_major: str = cell(pattern=r"\d+")
-    cuda_toolkits: str = cell()
-    linux_driver_min: str | None = cell(pattern=V)
-    windows_driver_min: str | None = cell(pattern=V)
-    cc_min: str | None = cell(pattern=V)
-    cc_max: str | None = cell(pattern=V)
-    runtime_rule: str = cell()
-    note: str | None = cell()
-    source: str = cell()
-    as_of: str = cell(date=True)
-
-
-@dataclass(frozen=True)
-class GccRow:
-    cuda_from: str = cell(pattern=V)
-    cuda_to: str = cell(pattern=V)
-    gcc_max: str = cell(pattern=r"\d+")
-    note: str | None = cell()
-    source: str = cell()
-    as_of: str = cell(date=True)
-
-
-@dataclass(frozen=True)
-class XidRow:
-    xid: str = cell(pattern=r"\d+")
-    mnemonic: str = cell()
-    name: str = cell()
-    meaning: str = cell()
-    immediate_action: str = cell()
-    investigatory_action: str | None = cell()
-    action: str = cell()
-    severity: str = cell(choices=("error", "warning", "info"))
-    failure_mode: str | None = cell()
-    source: str = cell()
-    as_of: str = cell(date=True)
-
-
-@dataclass(frozen=True)
-class BranchRow:
-    """Which Linux driver branch supports a GPU architecture (NVIDIA's legacy-GPU list)."""
-
-    arch: str = cell()
-    first_cc: str = cell(pattern=V)
-    last_cc: str = cell(pattern=V)
-    branch: str = cell(pattern=r"\d+")
-    status: str = cell(choices=("current", "legacy"))
-    last_version: str | None = cell(pattern=V)
-    source: str = cell()
-    as_of: str = cell(date=True)
-
-
-_SCHEMAS: dict[str, type] = {"cuda_driver": CudaDriverRow, "cuda_cc": CudaCcRow, "torch_arch": TorchArchRow,
-                             "cudnn": CudnnRow, "gcc": GccRow, "xid": XidRow, "nvidia_branches": BranchRow}
-TABLES = tuple(_SCHEMAS)
-
-# --------------------------------------------------------------------------- loading
-
-
-@functools.lru_cache(maxsize=None)
-def _load(table_name: str) -> tuple[dict[str, str], ...]:
-    """A table's rows as column → text ("" for an empty cell), after the typed loader has
-    checked every cell (:mod:`dlkit.catalog.tables`)."""
-    if table_name not in _SCHEMAS:
-        raise KeyError(f"unknown catalog table {table_name!r}; known: {', '.join(TABLES)}")
-    return tuple({k: "" if v is None else v for k, v in dataclasses.asdict(r).items()}
-                 for r in shipped(_SCHEMAS[table_name], table_name))
-
-
-def rows(table_name: str) -> list[dict[str, str]]:
-    """Every row of one table as fresh dicts (column → text), in file order."""
-    return [dict(row) for row in _load(table_name)]
+from dlkit.catalog.compat_tables import TABLES, load, rows
 
 
 # --------------------------------------------------------------------------- versions
@@ -232,7 +113,7 @@ def _platform(platform: str | None) -> str | None:
 
 
 def _toolkit_rows() -> list[dict[str, str]]:
-    return [r for r in _load("cuda_driver") if r["kind"] == "toolkit"]
+    return [r for r in load("cuda_driver") if r["kind"] == "toolkit"]
 
 
 def _newest_toolkit() -> tuple[int, int]:
@@ -261,7 +142,7 @@ def family_min_driver(cuda: str, platform: str) -> str | None:
     t, plat = vtuple(cuda), _platform(platform)
     if t is None or plat is None:
         return None
-    for r in _load("cuda_driver"):
+    for r in load("cuda_driver"):
         if r["kind"] == "family" and vtuple(r["cuda"]) == (t[0],):
             return r[f"{plat}_min"] or None
     return None
@@ -320,7 +201,7 @@ def cc_supported_by_cuda(cc: str, cuda: str) -> bool | None:
     c, k = _mm(cc), _mm(cuda)
     if c is None or k is None or k > _newest_toolkit():
         return None
-    for r in _load("cuda_cc"):
+    for r in load("cuda_cc"):
         if _mm(r["cc"]) != c:
             continue
         first = _mm(r["first_cuda"])
@@ -334,7 +215,7 @@ def cc_supported_by_cuda(cc: str, cuda: str) -> bool | None:
 def cc_range_for_cuda(cuda: str) -> tuple[str, str] | None:
     """(lowest, highest) compute capability toolkit ``cuda`` builds for, derived from the
     per-CC rows; None when no row answers True."""
-    supported = [_mm(r["cc"]) for r in _load("cuda_cc") if cc_supported_by_cuda(r["cc"], cuda)]
+    supported = [_mm(r["cc"]) for r in load("cuda_cc") if cc_supported_by_cuda(r["cc"], cuda)]
     if not supported:
         return None
     return _fmt(min(supported)), _fmt(max(supported))  # type: ignore[type-var,arg-type]
@@ -415,7 +296,7 @@ def arch_list_for_torch(
         return None
     found = [
         r
-        for r in _load("torch_arch")
+        for r in load("torch_arch")
         if r["cuda"] == tag and _in_torch_range(r, tv) and (channel is None or r["channel"] == channel)
     ]
     if not found:
@@ -434,7 +315,7 @@ def oldest_cc_in_current_wheels() -> str:
     ("2.9+") that include it count too. Derived from ``torch_arch`` (F07: Maxwell, Pascal and
     Volta live on in the cu126 line; Kepler is in no current wheel).
     """
-    pip = [r for r in _load("torch_arch") if r["channel"] == "pip"]
+    pip = [r for r in load("torch_arch") if r["channel"] == "pip"]
     newest = max(_mm(r["torch_to"]) for r in pip if r["torch_to"])  # type: ignore[type-var]
     lowest: tuple[int, int] | None = None
     for r in pip:
@@ -446,67 +327,6 @@ def oldest_cc_in_current_wheels() -> str:
                 lowest = parsed[1] if lowest is None or parsed[1] < lowest else lowest
     assert lowest is not None, "torch_arch.csv has no pip row for its newest torch"
     return _fmt(lowest)
-
-
-@dataclass(frozen=True)
-class WheelChoice:
-    """The PyTorch build to install for a compute capability."""
-
-    tag: str  # "cu128"
-    torch_from: str
-    torch_to: str | None  # None: still built by the newest release the table covers
-    channel: str  # pip | conda
-    current: bool  # the newest covered torch has it
-
-    def install(self) -> str:
-        """The command to paste."""
-        if self.channel == "pip" and self.current:
-            return f"pip install torch --index-url https://download.pytorch.org/whl/{self.tag}"
-        last = self.torch_to or self.torch_from
-        if self.channel == "pip":
-            return f"pip install 'torch=={last}.*' --index-url https://download.pytorch.org/whl/{self.tag}"
-        return (f"conda install pytorch={last} pytorch-cuda={self.tag[2:-1]}.{self.tag[-1]} -c pytorch -c nvidia"
-                if self.tag >= "cu117" else f"conda install pytorch={last} cudatoolkit={self.tag[2:-1]}.{self.tag[-1]} -c pytorch")
-
-
-def wheel_for_cc(cc: str | None) -> WheelChoice | None:
-    """The newest PyTorch build with kernels for ``cc`` (§4 rule, §5 lists): the newest torch
-    release first, then the newest CUDA tag, pip before conda. For a GPU that current
-    wheels dropped (Kepler) it is the last release that still built for it. None when no
-    row of the table covers ``cc``."""
-    if not cc or compat_cc(cc) is None:
-        return None
-    newest = max(_mm(r["torch_to"]) for r in _load("torch_arch") if r["torch_to"])  # type: ignore[type-var]
-    best: tuple[tuple, WheelChoice] | None = None
-    for r in _load("torch_arch"):
-        if arch_supported(cc, r["arch_list"].split()) is not True:
-            continue
-        hi = _mm(r["torch_to"]) or (999, 0)
-        tag = _cuda_tag(r["cuda"]) or ""
-        current = _in_torch_range(r, newest)  # type: ignore[arg-type]
-        rank = (hi, r["channel"] == "pip", int(tag[2:] or 0))
-        choice = WheelChoice(tag, r["torch_from"], r["torch_to"] or None, r["channel"], current)
-        if best is None or rank > best[0]:
-            best = (rank, choice)
-    return best[1] if best else None
-
-
-def driver_branch(cc: str | None) -> dict[str, str] | None:
-    """The ``nvidia_branches`` row whose CC range holds ``cc`` (Kepler 3.5 → the 470 legacy
-    branch), or None when the table does not cover it."""
-    mm = _mm(cc) if cc else None
-    if mm is None:
-        return None
-    for r in _load("nvidia_branches"):
-        lo, hi = _mm(r["first_cc"]), _mm(r["last_cc"])
-        if lo is not None and hi is not None and lo <= mm <= hi:
-            return dict(r)
-    return None
-
-
-def compat_cc(cc: str) -> tuple[int, int] | None:
-    """A compute capability as (major, minor), or None when it is not one ("N/A")."""
-    return _mm(cc)
 
 
 # --------------------------------------------------------------------------- cuDNN, gcc
@@ -523,7 +343,7 @@ def cudnn_compatible(runtime: str, built_with: str) -> bool | None:
     r, b = vtuple(runtime), vtuple(built_with)
     if r is None or b is None or len(r) < 2 or len(b) < 2:
         return None
-    rules = {row["cudnn_major"]: row["runtime_rule"] for row in _load("cudnn")}
+    rules = {row["cudnn_major"]: row["runtime_rule"] for row in load("cudnn")}
     rule = rules.get(str(b[0]))
     if rule == "same-major-minor-ge":
         return r[0] == b[0] and r[1] >= b[1]
@@ -535,7 +355,7 @@ def gcc_max_for_cuda(cuda: str) -> int | None:
     k = _mm(cuda)
     if k is None:
         return None
-    for r in _load("gcc"):
+    for r in load("gcc"):
         lo, hi = _mm(r["cuda_from"]), vtuple(r["cuda_to"])
         if lo is None or hi is None:
             continue
@@ -566,7 +386,7 @@ class XidInfo:
 @functools.lru_cache(maxsize=None)
 def _xids() -> dict[int, XidInfo]:
     out: dict[int, XidInfo] = {}
-    for r in _load("xid"):
+    for r in load("xid"):
         out[int(r["xid"])] = XidInfo(
             xid=int(r["xid"]),
             mnemonic=r["mnemonic"],
@@ -602,7 +422,6 @@ __all__: Sequence[str] = (
     "cc_range_for_cuda",
     "cc_supported_by_cuda",
     "cudnn_compatible",
-    "driver_branch",
     "driver_supports_cuda",
     "family_min_driver",
     "gcc_max_for_cuda",
@@ -611,7 +430,5 @@ __all__: Sequence[str] = (
     "oldest_cc_in_current_wheels",
     "rows",
     "vtuple",
-    "wheel_for_cc",
-    "WheelChoice",
     "xid_info",
 )

@@ -186,20 +186,19 @@ def identify(name: str | None, vendor_id: str | None = None, device_id: str | No
     if model is None:
         model = by_pci(vendor_id, device_id)
         basis = f"PCI id {_hex4(vendor_id)}:{_hex4(device_id)}"
-    if model is None and pci_name:
-        # pci.ids writes "AD102 [GeForce RTX 4090]": the marketing name is in brackets
-        inner = re.findall(r"\[([^\]]+)\]", pci_name)
-        for text in (inner[-1].split("/")[0] if inner else "", pci_name):
-            model = find(text) if text else None
-            if model:
-                break
+    # pci.ids writes "AD102 [GeForce RTX 4090]": the marketing name is in the last brackets,
+    # sometimes several joined by "/" ("GP104 [GeForce GTX 1070 / 1070 Ti]"): the first counts
+    inner = re.findall(r"\[([^\]]+)\]", pci_name or "")
+    marketing = inner[-1].split("/")[0].strip() if inner else pci_name
+    if model is None and marketing:
+        model = find(marketing)
         basis = "pci.ids"
     shown = name if not is_placeholder(name) else None
     if model is not None:
         return Identity(model, shown or model.name, model.cc, model.arch, basis)
-    rule = family_rule(shown) or family_rule(pci_name)
+    rule = family_rule(shown) or family_rule(marketing)
     if rule is not None:
-        return Identity(None, shown or pci_name, rule.cc, None, "family rule")
+        return Identity(None, shown or marketing, rule.cc, None, "family rule")
     return Identity(None, shown or pci_name, None, None, "unknown")
 
 

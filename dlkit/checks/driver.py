@@ -3,7 +3,7 @@ for the framework's CUDA, not blocked by Secure Boot (failure-modes.md F02-F04, 
 
 from __future__ import annotations
 
-from dlkit.catalog import compat, gpu_identity
+from dlkit.catalog import compat, gpu_identity, gpu_support
 from dlkit.checks.fixes import per_family
 from dlkit.checks.registry import check, ok, skipped
 from dlkit.facts import Facts, GpuFacts
@@ -21,7 +21,7 @@ RELOAD = ("# the running kernel module and the installed library differ: reboot,
           "sudo rmmod nvidia_uvm nvidia_drm nvidia_modeset nvidia && sudo modprobe nvidia")
 
 
-def gpu_support(g: GpuFacts) -> tuple[str | None, list[str]]:
+def gpu_advice(g: GpuFacts) -> tuple[str | None, list[str]]:
     """(evidence line, fix lines) naming what a GPU is and which driver branch and PyTorch
     build serve it, from its name or, with no driver, its PCI id (gpu_identity)."""
     found = gpu_identity.identify(g.name, g.pci_vendor_id, g.pci_device_id, g.pci_name)
@@ -30,14 +30,14 @@ def gpu_support(g: GpuFacts) -> tuple[str | None, list[str]]:
     what = f"{found.name or 'GPU'} ({', '.join(filter(None, (found.arch, 'compute capability ' + found.cc)))})"
     evidence = f"{g.pci_bus_id or '?'}: {what}, identified by {found.basis}"
     fix = [f"# {g.pci_bus_id or 'GPU'} is a {what}"]
-    branch = compat.driver_branch(found.cc)
+    branch = gpu_support.driver_branch(found.cc)
     if branch and branch["status"] == "legacy":
         fix.append(f"# it needs the {branch['branch']} legacy driver branch"
                    + (f" (last release {branch['last_version']})" if branch["last_version"] else "")
                    + f": current drivers do not support {branch['arch']}")
     elif branch:
         fix.append(f"# driver: the {branch['branch']} branch or newer supports {branch['arch']}")
-    wheel = compat.wheel_for_cc(found.cc)
+    wheel = gpu_support.wheel_for_cc(found.cc)
     if wheel and wheel.current:
         fix.append(f"# then PyTorch with kernels for it: {wheel.install()}")
     elif wheel:
@@ -83,7 +83,7 @@ def not_loaded(facts: Facts) -> Finding:
     support: list[str] = []
     advised: set[tuple[str, ...]] = set()  # eight identical GPUs get the advice once
     for g in facts.gpus:
-        line, fix = gpu_support(g)
+        line, fix = gpu_advice(g)
         evidence += [line] if line else []
         if fix and tuple(fix[1:]) not in advised:
             advised.add(tuple(fix[1:]))

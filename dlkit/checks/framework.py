@@ -4,7 +4,7 @@ kernels for the GPU's architecture, nvcc vs framework CUDA, cuDNN at run time
 
 from __future__ import annotations
 
-from dlkit.catalog import compat, gpu_identity
+from dlkit.catalog import compat, gpu_identity, gpu_support
 from dlkit.checks.buildmath import gpu_label
 from dlkit.checks.driver import wheel_tag_for
 from dlkit.checks.registry import check, ok, skipped
@@ -94,8 +94,8 @@ def arch_unsupported(facts: Facts) -> Finding:
 def _old_gpu_fix(ccs: list[str]) -> str:
     lines = []
     for cc in dict.fromkeys(ccs):
-        wheel = compat.wheel_for_cc(cc)
-        branch = compat.driver_branch(cc)
+        wheel = gpu_support.wheel_for_cc(cc)
+        branch = gpu_support.driver_branch(cc)
         if branch and branch["status"] == "legacy":
             lines.append(f"# compute capability {cc} ({branch['arch']}): driver from the {branch['branch']} legacy branch")
         if wheel:
