@@ -253,7 +253,9 @@ def test_gpu_family_matches_memory_variants_and_did_you_mean():
     names = [r.gpu for r in packaged_rows()]
     assert match_gpus("A100", names) == ["A100", "A100-80GB"]
     assert match_gpus("a100-80gb", names) == ["A100-80GB"]
-    assert match_gpus("H100", names) == ["H100", "H100-NVL", "H100-PCIe"]
+    assert match_gpus("H100", names) == ["H100", "H100-MEGA", "H100-NVL", "H100-PCIe"]
+    assert match_gpus("H100 SXM", names) == ["H100", "H100-MEGA"]
+    assert match_gpus("L40S", names) == ["L40S"]  # was "unknown GPU 'L40S'; did you mean L4?"
     assert match_gpus("3090", names) == ["RTX3090"]
     assert match_gpus("NVIDIA GeForce RTX 4090", names) == ["RTX4090"]
     assert match_gpus("A10", names) == ["A10"]

@@ -81,14 +81,16 @@ def test_compare_golden_says_what_it_should():
     assert [(r["provider"], r["instance"], r["price_usd_per_h"], r["usd_per_gpu_h"], r["cost_usd_for_hours"])
             for r in doc["rows"]] == [
         ("AWS", "p4d.24xlarge", 21.957642, 2.744705, 2195.7642), ("Lambda", "gpu_8x_a100_80gb_sxm4", 22.32, 2.79, 2232),
-        ("Azure", "ND96asr_A100_v4", 27.197, 3.399625, 2719.7), ("AWS", "p4de.24xlarge", 27.44705, 3.430881, 2744.705)]
+        ("Azure", "ND96asr_A100_v4", 27.197, 3.399625, 2719.7), ("AWS", "p4de.24xlarge", 27.44705, 3.430881, 2744.705),
+        # GCP host + GPU part: 5.91582 + 23.47126 (8 x the 1g's 3.673385) and 8.79698 + 35.39358 (us-east5)
+        ("GCP", "a2-highgpu-8g", 29.38708, 3.673385, 2938.708), ("GCP", "a2-ultragpu-8g", 44.19056, 5.52382, 4419.056)]
     for r in doc["rows"]:
         assert {"provider", "instance", "region", "gpu", "gpu_count", "price_usd_per_h", "spot_usd_per_h",
                 "usd_per_gpu_h", "as_of", "source"} <= set(r)
         assert r["gpu_count"] == 8 and r["tflops_per_gpu"] == 312 and r["tflops_source"] == "peak"
-    assert [r["rank_by_work"] for r in doc["rows"]] == [1, 2, 3, 4]
+    assert [r["rank_by_work"] for r in doc["rows"]] == [1, 2, 3, 4, 5, 6]
     assert doc["rows"][0]["usd_per_eflop"] == round(21.957642 / (312 * 8 * 0.0036), 6)
-    assert [a["kind"] for a in doc["anomalies"]] == ["spot-above-on-demand"]
+    assert [a["kind"] for a in doc["anomalies"]] == ["spot-above-on-demand", "regional-spread"]
 
 
 def test_breakeven_json_matches_golden():
@@ -172,7 +174,7 @@ def test_console_output_names_units_and_age():
 
 def test_markdown_outputs():
     md = invoke("cloud-cost", "--gpu", "H100", "--markdown", "--today", TODAY)
-    assert md.exit_code == 0 and md.stdout.startswith("## Cloud prices: H100 (H100, H100-NVL, H100-PCIe), on-demand")
+    assert md.exit_code == 0 and md.stdout.startswith("## Cloud prices: H100 (H100, H100-MEGA, H100-NVL, H100-PCIe), on-demand")
     assert "| # | provider | instance |" in md.stdout and "**regional-spread**" in md.stdout
     be = invoke(*DETTMERS, "--vs-price", "2.14", "--markdown")
     assert be.exit_code == 0

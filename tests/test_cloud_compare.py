@@ -39,8 +39,9 @@ def test_a100_family_every_count_sorted_by_price_per_hour():
 
 def test_count_filter_and_spot_pricing():
     res = run(gpu="A100", count=8, spot=True)
-    assert keys(res) == [("AWS", "p4d.24xlarge"), ("AWS", "p4de.24xlarge")]
-    assert [o.price_usd_per_h for o in res.offers] == [2.4655, 8.65]
+    assert keys(res) == [("AWS", "p4d.24xlarge"), ("AWS", "p4de.24xlarge"), ("GCP", "a2-ultragpu-8g"),
+                         ("GCP", "a2-highgpu-8g")]
+    assert [o.price_usd_per_h for o in res.offers] == [2.4655, 8.65, 13.18024, 14.4308]
     assert res.query["pricing"] == "spot"
     assert "2 row(s) with no spot price left out" in res.notes
 
@@ -76,12 +77,14 @@ def test_gcp_gpu_parts_without_a_host_are_not_offers():
     res = run(gpu="H100", count=8)
     assert ("GCP", "a3-highgpu-8g") in keys(res)
     assert not [o for o in res.offers if o.row.instance == ""]
-    assert any("2 GCP GPU-part price(s) without a host row" in n for n in res.notes)
+    # H100 and H100-MEGA parts (SkyPilot's snapshot has no a3-megagpu-8g host)
+    assert any("3 GCP GPU-part price(s) without a host row" in n for n in res.notes)
 
 
 def test_anomalies_follow_the_query():
     a100 = run(gpu="A100")
-    assert [a.kind for a in a100.anomalies] == ["spot-above-on-demand"]
+    # the GCP A100-80GB part: spot above on-demand in us-central1, and 2.4x apart from us-east5
+    assert [a.kind for a in a100.anomalies] == ["spot-above-on-demand", "regional-spread"]
     h100 = run(gpu="H100")
     assert [a.kind for a in h100.anomalies] == ["regional-spread"]
     assert "3.03x apart" in h100.anomalies[0].message
@@ -161,8 +164,8 @@ def test_user_rows_compare_beside_packaged_ones():
     mine = parse_dlkit_csv("provider,instance,gpu,gpu_count,price_usd_per_h,as_of\n"
                            "lab,box-4x4090,RTX4090,4,0.80,2026-11-20\n", "mine.csv")
     res = compare(packaged_rows() + mine, gpu="4090", today=TODAY)
-    assert keys(res) == [("Vast", "1x-RTX_4090-median"), ("lab", "box-4x4090")]
-    assert [round(o.usd_per_gpu_h, 4) for o in res.offers] == [0.4, 0.2]
+    assert keys(res) == [("Vast", "1x-RTX_4090-median"), ("RunPod", "1x_RTX4090_SECURE"), ("lab", "box-4x4090")]
+    assert [round(o.usd_per_gpu_h, 4) for o in res.offers] == [0.4, 0.74, 0.2]
 
 
 def test_bench_rates_file_tf32_under_tf32_not_fp32():
