@@ -79,3 +79,10 @@ def fake_host(files: dict[str, str] | None = None, commands: dict[tuple, str | C
         environ=dict(environ or {}), live=dict(live or {}), python=python,
     )
     return ReplayHost(cap, description="test fake")
+
+
+@pytest.fixture(autouse=True)
+def _no_user_price_cache(tmp_path_factory, monkeypatch):
+    """`dlkit cloud-cost refresh` writes a cache that cloud-cost then reads: no test may see
+    the developer's own (DLKIT_CACHE_DIR wins over platformdirs' user cache)."""
+    monkeypatch.setenv("DLKIT_CACHE_DIR", str(tmp_path_factory.mktemp("dlkit-cache")))

@@ -15,10 +15,8 @@ without its GPUs, naming the GPUs it takes) or ``gpu`` (the GPUs' price alone).
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import functools
-import io
 import math
 import re
 from collections.abc import Iterable, Iterator
@@ -27,6 +25,7 @@ from importlib.resources import files
 
 from dlkit.catalog import gpu_identity
 from dlkit.catalog.names import key as names_key, suggestions
+from dlkit.catalog.tables import CatalogError, csv_rows
 
 COLUMNS = ("provider", "instance", "region", "gpu", "gpu_count", "vcpus", "ram_gib", "price_usd_per_h",
            "spot_usd_per_h", "part", "historical", "note", "source", "as_of")
@@ -36,10 +35,6 @@ PARTS = ("vm", "host", "gpu")
 MAX_AGE_DAYS = 30
 # Issue 7: "the same GPU more than 2x apart across regions" is an anomaly to flag.
 SPREAD_LIMIT = 2.0
-
-
-class CatalogError(ValueError):
-    """A user's price file is wrong; the message is one line naming the file and line."""
 
 
 class UnknownGpu(ValueError):
@@ -101,20 +96,6 @@ def _date(text: str, where: str) -> str:
         return dt.date.fromisoformat(text.strip()).isoformat()
     except ValueError:
         raise CatalogError(f"{where}: as_of {text.strip()!r} is not a date (YYYY-MM-DD)") from None
-
-
-def csv_rows(text: str, name: str) -> Iterator[tuple[int, list[str]]]:
-    """(line number, cells) per CSV row; what the csv module cannot read (a 1 MB cell, an
-    unclosed quote at the end) is a :class:`CatalogError` naming the line, not a traceback."""
-    reader = csv.reader(io.StringIO(text))
-    while True:
-        try:
-            fields = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise CatalogError(f"{name} line {reader.line_num}: not CSV dlkit reads ({exc})") from None
-        yield reader.line_num, fields
 
 
 def csv_records(text: str, name: str, required: Iterable[str], hint: str = "") -> Iterator[tuple[str, dict[str, str]]]:

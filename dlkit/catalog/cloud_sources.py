@@ -6,15 +6,23 @@ Only layouts v7 and v8 are still refreshed, and the column ORDER differs per clo
 Lambda has no zone): columns are found by header name, never by position
 (shared/reference/cloud-prices.md §1, reference/data/README.md). Files are read through the
 host seam (:mod:`dlkit.host.userfiles`); parsing is pure.
+
+Which SkyPilot prices a comparison reads, when neither ``--skypilot DIR`` nor ``--no-skypilot``
+is given: dlkit's own cache (``dlkit cloud-cost refresh``, :mod:`dlkit.catalog.refresh`), whose
+rows are dated by the manifest's fetch date; else SkyPilot's ``~/.sky/catalogs`` (undated);
+else none, and the shipped table stands alone. ``--catalog`` files win over all of them for
+the same instance and region.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from dlkit.catalog.cloud import CatalogError, PriceRow, _num, collapse_zones, csv_records, csv_rows, parse_dlkit_csv
+from dlkit.catalog.cloud import (CatalogError, PriceRow, _num, collapse_zones, csv_records, csv_rows, merge,
+                                 parse_dlkit_csv)
+from dlkit.catalog.refresh import cached_catalogs
 from dlkit.host.userfiles import UserFileError, list_user_dir, read_user_text
 
 SKY_DEFAULT = "~/.sky/catalogs"
@@ -36,6 +44,16 @@ _GCP_HOSTS = (
     (re.compile(r"a3-ultragpu-(8)g$"), "H200", None),
     (re.compile(r"g2-standard-(\d+)$"), "L4", {4: 1, 8: 1, 12: 1, 16: 1, 32: 1, 24: 2, 48: 4, 96: 8}),
 )
+
+
+def known_cloud(name: str) -> bool:
+    """A SkyPilot cloud folder name dlkit knows (``aws``, ``gcp``, ``lambda``…)."""
+    return name in _PROVIDERS
+
+
+def provider_name(cloud: str) -> str:
+    """The provider as price rows spell it: ``lambda`` → Lambda."""
+    return _PROVIDERS.get(cloud, "SkyPilot")
 
 
 def gcp_host_gpus(instance: str) -> tuple[str, int] | None:
@@ -147,11 +165,34 @@ def _sky_files(path: str) -> list[str]:
     return [os.path.join(path, n, "vms.csv") for n in names if "vms.csv" in (list_user_dir(os.path.join(path, n)) or [])]
 
 
-def load_sources(catalogs: list[str], sky: str | None, catalog_date: str | None) -> Loaded:
-    """Read the user's price files and SkyPilot folders. ``sky=None``: look in ~/.sky/catalogs
-    and use it only when present; ``sky=""``: do not look. A folder in ``catalogs`` is read as
-    a SkyPilot catalog. Nothing here goes to the network."""
+def load_cache(root: str | None = None) -> Loaded:
+    """dlkit's SkyPilot cache (``dlkit cloud-cost refresh``): rows dated by their fetch date and
+    named by their URL. A file that changed since it was fetched, or that this dlkit no longer
+    parses, is left out and said in ``read``. Offline."""
     out = Loaded()
+    files, notes = cached_catalogs(root)
+    for f in files:
+        e = f.entry
+        try:
+            rows = parse_skypilot_csv(f.text, f.path, provider_name(e.cloud), e.fetched_date)
+        except CatalogError as exc:
+            notes.append(f"skipped {' '.join(str(exc).split())}; run dlkit cloud-cost refresh")
+            continue
+        source = f"SkyPilot catalog {e.url}, fetched {e.fetched_date}"
+        out.rows += [replace(r, source=source) for r in rows]
+        out.read.append(f"SkyPilot catalog fetched {e.fetched_date} from {e.url} ({f.path}, {len(rows)} rows)")
+    out.read += notes
+    return out
+
+
+def load_sources(catalogs: list[str], sky: str | None, catalog_date: str | None, cache_root: str | None = None
+                 ) -> Loaded:
+    """Read the user's price files and SkyPilot prices. ``sky=None``: dlkit's refreshed cache
+    when it holds files (``cache_root``, default :func:`dlkit.catalog.refresh.cache_root`), else
+    ~/.sky/catalogs when present; ``sky=""``: neither; a folder: that SkyPilot catalog. A folder
+    in ``catalogs`` is read as a SkyPilot catalog. The user's files win over SkyPilot rows for
+    the same instance and region. Nothing here goes to the network."""
+    mine, sky_side = Loaded(), Loaded()
     paths: list[str] = []
     for c in catalogs:
         if list_user_dir(c) is None:
@@ -161,18 +202,21 @@ def load_sources(catalogs: list[str], sky: str | None, catalog_date: str | None)
         if not found:  # a folder named on purpose that holds no price file is a mistake, not "no prices"
             raise UserFileError(f"--catalog {c} is a folder with no SkyPilot vms.csv in it")
         paths += found
-    if sky is None and list_user_dir(SKY_DEFAULT) is not None:
-        try:
-            paths += _sky_files(SKY_DEFAULT)
-        except UserFileError:
-            pass  # an old SkyPilot cache is not the user's problem unless they asked for it
+    sky_paths: list[str] = []
+    if sky is None:
+        sky_side = load_cache(cache_root)
+        if not sky_side.rows and list_user_dir(SKY_DEFAULT) is not None:
+            try:
+                sky_paths = _sky_files(SKY_DEFAULT)
+            except UserFileError:
+                pass  # an old SkyPilot cache is not the user's problem unless they asked for it
     elif sky:
-        found = _sky_files(sky)
-        if not found:  # as for --catalog: a folder named on purpose must hold prices
+        sky_paths = _sky_files(sky)
+        if not sky_paths:  # as for --catalog: a folder named on purpose must hold prices
             raise UserFileError(f"--skypilot {sky} holds no SkyPilot vms.csv (expected v7/ or v8/<cloud>/vms.csv)")
-        paths += found
-    for p in paths:
-        rows = parse_price_file(read_user_text(p, "price file"), p, catalog_date)
-        out.rows += rows
-        out.read.append(f"{p} ({len(rows)} rows)")
-    return out
+    for side, group in ((mine, paths), (sky_side, sky_paths)):
+        for p in group:
+            rows = parse_price_file(read_user_text(p, "price file"), p, catalog_date)
+            side.rows += rows
+            side.read.append(f"{p} ({len(rows)} rows)")
+    return Loaded(merge(sky_side.rows, mine.rows), mine.read + sky_side.read)

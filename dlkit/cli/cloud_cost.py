@@ -1,23 +1,29 @@
-"""``dlkit cloud-cost``: compare cloud GPU prices; ``dlkit cloud-cost breakeven``: own vs rent.
+"""``dlkit cloud-cost``: compare cloud GPU prices; ``dlkit cloud-cost breakeven``: own vs rent;
+``dlkit cloud-cost refresh``: fetch SkyPilot's current catalogs into dlkit's cache.
 
-Parses options, loads the price rows (packaged table, ``--catalog`` files, SkyPilot's cache),
-calls the pure planners in ``dlkit.recipes`` and hands the result to one renderer. Bad input
-is one line on stderr and exit code 2 (as ``dlkit doctor``). Nothing here uses the network.
+Parses options, loads the price rows (packaged table, ``--catalog`` files, the refreshed cache
+or SkyPilot's ``~/.sky/catalogs``), calls the pure planners in ``dlkit.recipes`` and hands the
+result to one renderer. Bad input is one line on stderr and exit code 2 (as ``dlkit doctor``).
+Only ``refresh`` uses the network (:mod:`dlkit.catalog.refresh`); comparing stays offline.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import difflib
 import json
+import math
 import sys
+import urllib.parse
 from typing import List, Optional
 
 import typer
 from rich.console import Console
 
 from dlkit.catalog.cloud import CatalogError, PriceRow, UnknownGpu, join_components, merge, packaged_rows
-from dlkit.catalog.cloud_sources import load_sources
+from dlkit.catalog.cloud_sources import known_cloud, load_sources
+from dlkit.catalog import refresh as sky_refresh
 from dlkit.cli import StrictCommand, StrictGroup, app
 from dlkit.cli.common import fail as _fail
 from dlkit.host.userfiles import UserFileError, check_output, read_user_json, write_user_file
@@ -85,8 +91,10 @@ def compare(
                                         help="A dlkit bench result: its measured matmul rate replaces the datasheet peak."),
     catalog: List[str] = typer.Option([], "--catalog", metavar="FILE", help=_CATALOG_HELP),
     skypilot: Optional[str] = typer.Option(None, "--skypilot", metavar="DIR",
-                                           help="SkyPilot catalog folder (default: ~/.sky/catalogs when present)."),
-    no_skypilot: bool = typer.Option(False, "--no-skypilot", help="Do not read ~/.sky/catalogs."),
+                                           help="SkyPilot catalog folder (default: what dlkit cloud-cost refresh "
+                                                "fetched, else ~/.sky/catalogs when present)."),
+    no_skypilot: bool = typer.Option(False, "--no-skypilot",
+                                     help="Only the shipped catalog (and --catalog): no refreshed cache, no ~/.sky/catalogs."),
     catalog_date: Optional[str] = typer.Option(None, "--catalog-date", metavar="YYYY-MM-DD",
                                                help="When the SkyPilot files were fetched (they carry no date)."),
     historical: bool = typer.Option(False, "--historical", help="Also show historical list prices (2017)."),
@@ -97,7 +105,7 @@ def compare(
     """Compare cloud GPU instances by $/h and by $ per unit of work (packaged prices, dated).
 
     Examples: dlkit cloud-cost --gpu A100 --count 8 --hours 100;
-    dlkit cloud-cost breakeven --help"""
+    dlkit cloud-cost breakeven --help; dlkit cloud-cost refresh (current prices, the only network use)"""
     if ctx.invoked_subcommand is not None:
         return
     _formats(as_json, as_markdown)
@@ -205,7 +213,7 @@ def breakeven(
     plan_build: Optional[str] = typer.Option(None, "--plan-build", metavar="PLAN.json", help="Price and power from a dlkit plan-build JSON."),
     catalog: List[str] = typer.Option([], "--catalog", metavar="FILE", help=_CATALOG_HELP),
     skypilot: Optional[str] = typer.Option(None, "--skypilot", metavar="DIR", help="SkyPilot catalog folder."),
-    no_skypilot: bool = typer.Option(False, "--no-skypilot", help="Do not read ~/.sky/catalogs."),
+    no_skypilot: bool = typer.Option(False, "--no-skypilot", help="No refreshed cache, no ~/.sky/catalogs."),
     catalog_date: Optional[str] = typer.Option(None, "--catalog-date", metavar="YYYY-MM-DD", help="When the SkyPilot files were fetched."),
     plot: Optional[str] = typer.Option(None, "--plot", metavar="FILE", help="Also draw cumulative cost to FILE (.png or .svg)."),
     force: bool = typer.Option(False, "--force", help="With --plot: replace FILE if it exists."),
@@ -305,3 +313,140 @@ def breakeven(
         sys.stdout.write(render.render_breakeven_markdown(res))
     else:
         render.render_breakeven_console(res, Console())
+
+
+# --------------------------------------------------------------------------- refresh
+# The result renderers sit here until dlkit/render/cloud.py takes them (one renderer per result).
+
+
+def _clouds(text: Optional[str]) -> list[str]:
+    if text is None:
+        return list(sky_refresh.DEFAULT_CLOUDS)
+    names = [n.strip().lower() for n in text.split(",")]
+    if any(not n for n in names):
+        _fail(f"--clouds {text!r}: give names separated by commas, e.g. aws,gcp")
+    unknown = [n for n in names if not known_cloud(n)]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], sorted(sky_refresh.DEFAULT_CLOUDS), n=1)
+        _fail(f"--clouds: unknown cloud {unknown[0]!r}" + (f"; did you mean {close[0]}?" if close else "")
+              + f" (SkyPilot names: {', '.join(sky_refresh.DEFAULT_CLOUDS)}, …)")
+    return list(dict.fromkeys(names))
+
+
+def _base_url(text: str) -> str:
+    parts = urllib.parse.urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        _fail(f"--url {text!r} is not an http:// or https:// address (files are read from BASE/<cloud>/vms.csv)")
+    return text.strip().rstrip("/")
+
+
+class _Bars:
+    """A rich progress bar per file, on stderr, only when stderr is a terminal."""
+
+    def __init__(self, console: Console) -> None:
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+        self.bars = Progress(TextColumn("{task.description:<8}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                             console=console)
+        self.tasks: dict[str, int] = {}
+
+    def __enter__(self) -> "_Bars":
+        self.bars.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bars.__exit__(*exc)
+
+    def start(self, cloud: str, total_bytes: Optional[int]) -> None:
+        self.tasks[cloud] = self.bars.add_task(cloud, total=total_bytes)
+
+    def advance(self, cloud: str, n_bytes: int) -> None:
+        self.bars.advance(self.tasks[cloud], n_bytes)
+
+    def finish(self, cloud: str, ok: bool) -> None:
+        if cloud in self.tasks:
+            task = self.tasks[cloud]
+            self.bars.update(task, description=f"{cloud} {'ok' if ok else 'failed'}")
+            if ok:
+                self.bars.update(task, total=self.bars.tasks[task].completed)
+
+
+def _entry_dict(e: Optional[sky_refresh.Entry]) -> Optional[dict]:
+    return None if e is None else {"fetched_at": e.fetched_at, "size_bytes": e.size_bytes, "sha256": e.sha256,
+                                   "rows": e.rows, "url": e.url}
+
+
+def refresh_dict(res: sky_refresh.RefreshResult) -> dict:
+    return {
+        "schema": render.SCHEMA, "kind": "refresh", "cache_dir": res.cache_dir, "base_url": res.base_url,
+        "layout": sky_refresh.SKY_LAYOUT, "timeout_s": res.timeout_s, "exit_code": res.exit_code,
+        "refreshed": sum(o.ok for o in res.outcomes), "failed": sum(not o.ok for o in res.outcomes),
+        "clouds": [{"cloud": o.cloud, "status": "refreshed" if o.ok else "failed", "url": o.url, "path": o.path,
+                    **({k: v for k, v in _entry_dict(o.entry).items() if k != "url"} if o.ok else
+                       {"fetched_at": None, "size_bytes": None, "sha256": None, "rows": None}),
+                    "error": o.error, "kept": _entry_dict(o.kept)} for o in res.outcomes],
+    }
+
+
+def render_refresh_console(res: sky_refresh.RefreshResult, console: Console) -> None:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    from dlkit.host.safefile import size_text
+
+    console.print(Text(f"SkyPilot catalogs (layout {sky_refresh.SKY_LAYOUT}) from {res.base_url}", style="bold"))
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for name, justify in (("cloud", "left"), ("status", "left"), ("GPU rows", "right"), ("size", "right"),
+                          ("sha256", "left"), ("fetched (UTC)", "left")):
+        t.add_column(name, justify=justify, no_wrap=True)
+    for o in res.outcomes:
+        if o.ok:
+            e = o.entry
+            t.add_row(o.cloud, "refreshed", f"{e.rows:,}", size_text(e.size_bytes), e.sha256[:12] + "…",
+                      e.fetched_at[:16].replace("T", " "))
+        else:
+            kept = f"kept {o.kept.fetched_date}" if o.kept else "none cached"
+            t.add_row(o.cloud, "failed", "—", "—", "—", kept, style="yellow")
+    console.print(t)
+    good = sum(o.ok for o in res.outcomes)
+    console.print(Text(f"{good} of {len(res.outcomes)} refreshed into {res.cache_dir}; "
+                       "dlkit cloud-cost reads them from now on, offline (--no-skypilot: the shipped catalog only)",
+                       style="dim"))
+
+
+@cloud_app.command("refresh", cls=StrictCommand)
+def refresh(
+    url: str = typer.Option(sky_refresh.DEFAULT_BASE_URL, "--url", metavar="BASE",
+                            help="Read BASE/<cloud>/vms.csv (default: SkyPilot's published v8 catalog)."),
+    clouds: Optional[str] = typer.Option(None, "--clouds", metavar="LIST",
+                                         help=f"Comma-separated clouds (default: {','.join(sky_refresh.DEFAULT_CLOUDS)})."),
+    timeout: float = typer.Option(sky_refresh.DEFAULT_TIMEOUT_S, "--timeout", metavar="SECONDS",
+                                  help="Give up on a file when the server is silent this long (connecting or sending)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one dlkit.cloud-cost/1 JSON document."),
+) -> None:
+    """Download SkyPilot's current price catalogs into dlkit's cache (the only command that uses the network).
+
+    Each file is checked (SkyPilot columns, at least one GPU price, the whole body) before it replaces the cached one; a file that fails keeps its previous copy.
+
+    Exit 0: all refreshed; 1: some failed (the rest were refreshed); 2: none refreshed. Cache: $DLKIT_CACHE_DIR, else the user cache folder (~/.cache/dlkit on Linux).
+
+    Example: dlkit cloud-cost refresh --clouds aws,gcp"""
+    if not (math.isfinite(timeout) and 0 < timeout <= sky_refresh.MAX_TIMEOUT_S):
+        _fail(f"--timeout must be more than 0 and at most {sky_refresh.MAX_TIMEOUT_S:g} seconds, got {timeout:g}")
+    names, base = _clouds(clouds), _base_url(url)
+    err = Console(stderr=True)
+    bars = _Bars(err) if err.is_terminal else None
+    try:
+        with bars if bars is not None else contextlib.nullcontext():
+            res = sky_refresh.refresh(names, base_url=base, timeout_s=timeout, progress=bars)
+    except sky_refresh.RefreshError as exc:
+        _fail(str(exc))
+    if as_json:
+        sys.stdout.write(json.dumps(refresh_dict(res), indent=2, ensure_ascii=False) + "\n")
+    else:
+        render_refresh_console(res, Console())
+    for o in res.outcomes:  # each failure ends as one line on stderr, after the summary
+        if not o.ok:
+            typer.echo(f"dlkit: error: {' '.join(o.message.split())}", err=True)
+    raise typer.Exit(res.exit_code)
