@@ -298,7 +298,7 @@ def test_fake_desktop_findings():
     assert part1[0] == Finding("nouveau.loaded", Severity.ERROR, "nouveau is loaded", NOUVEAU_DETAIL,
                                REBUILD_INITRAMFS["debian"],
                                ("/proc/modules: nouveau (loaded)", "/proc/modules: nvidia (loaded at the same time)"))
-    assert part1[2].evidence == ("0000:02:00.0 NVIDIA GPU: PCIe x8 of x16, Gen4 of Gen4 (sysfs)",)
+    assert part1[2].evidence == ("0000:02:00.0 GeForce RTX 4090 (PCI id 10de:2684): PCIe x8 of x16, Gen4 of Gen4 (sysfs)",)
     assert (report.status, report.exit_code) == ("error", 2)
 
 

@@ -404,7 +404,7 @@ def test_golden_json_says_what_part1_diagnoses():
     assert by_code["nouveau.not-blacklisted"]["severity"] == "warning"
     assert by_code["pcie.link-degraded"]["severity"] == "warning"
     assert by_code["pcie.link-degraded"]["title"] == f"PCIe link narrower than the GPU supports ({GPU1})"
-    assert by_code["pcie.link-degraded"]["evidence"] == [f"{GPU1} NVIDIA GPU: PCIe x8 of x16, Gen4 of Gen4 (sysfs)"]
+    assert by_code["pcie.link-degraded"]["evidence"] == [f"{GPU1} GeForce RTX 4090 (PCI id 10de:2684): PCIe x8 of x16, Gen4 of Gen4 (sysfs)"]
     assert [g["pci_bus_id"] for g in doc["facts"]["gpus"]] == [GPU0, GPU1]
     assert [g["pci_bus_id"] for g in doc["facts"]["other_gpus"]] == [IGPU]
     assert doc["facts"]["memory"]["total_mib"] == 15936
