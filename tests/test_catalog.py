@@ -14,9 +14,9 @@ import pytest
 from dlkit.catalog import gpu_identity
 from dlkit.catalog.gpu_identity import CcFamily
 from dlkit.catalog.tables import shipped
+from dlkit.catalog.xid import XidInfo, xid_info
 from dlkit.catalog import (
     TABLES,
-    XidInfo,
     arch_list_for_torch,
     arch_supported,
     cc_range_for_cuda,
@@ -30,7 +30,6 @@ from dlkit.catalog import (
     oldest_cc_in_current_wheels,
     rows,
     vtuple,
-    xid_info,
 )
 
 # --------------------------------------------------------------------------- data hygiene

@@ -27,6 +27,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dlkit.catalog import refresh as sky_refresh
+from dlkit.host import sky_cache
 from dlkit.cli import app
 
 REPO = Path(__file__).resolve().parents[1]
@@ -109,7 +110,7 @@ def cache(tmp_path, monkeypatch) -> Path:
     (tmp_path / "home").mkdir()
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     root = tmp_path / "cache"
-    monkeypatch.setenv(sky_refresh.CACHE_ENV, str(root))
+    monkeypatch.setenv(sky_cache.CACHE_ENV, str(root))
     return root
 
 
@@ -126,7 +127,7 @@ def manifest(cache: Path) -> dict:
 
 
 def leftovers(cache: Path) -> list[str]:
-    return sky_refresh.temp_files(str(cache))
+    return sky_cache.temp_files(str(cache))
 
 
 def one_line(result) -> str:
@@ -356,7 +357,7 @@ def test_manifest_paths_are_never_followed(server, cache, tmp_path):
     doc["files"]["aws"]["file"] = "../../etc/passwd"
     doc["files"]["../x"] = doc["files"]["aws"]
     (cache / "skypilot" / "manifest.json").write_text(json.dumps(doc))
-    entries, problem = sky_refresh.read_manifest(str(cache / "skypilot"))
+    entries, problem = sky_cache.read_manifest(str(cache / "skypilot"))
     assert problem is None and sorted(entries) == ["aws"]
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 
 from dlkit.catalog.cloud import (CatalogError, PriceRow, _num, collapse_zones, csv_records, csv_rows, merge,
                                  parse_dlkit_csv)
-from dlkit.catalog.refresh import cached_catalogs
+from dlkit.host.sky_cache import cached_catalogs
 from dlkit.host.userfiles import UserFileError, list_user_dir, read_user_text
 
 SKY_DEFAULT = "~/.sky/catalogs"
@@ -188,7 +188,7 @@ def load_cache(root: str | None = None) -> Loaded:
 def load_sources(catalogs: list[str], sky: str | None, catalog_date: str | None, cache_root: str | None = None
                  ) -> Loaded:
     """Read the user's price files and SkyPilot prices. ``sky=None``: dlkit's refreshed cache
-    when it holds files (``cache_root``, default :func:`dlkit.catalog.refresh.cache_root`), else
+    when it holds files (``cache_root``, default :func:`dlkit.host.sky_cache.cache_root`), else
     ~/.sky/catalogs when present; ``sky=""``: neither; a folder: that SkyPilot catalog. A folder
     in ``catalogs`` is read as a SkyPilot catalog. The user's files win over SkyPilot rows for
     the same instance and region. Nothing here goes to the network."""

@@ -1,4 +1,4 @@
-"""Compatibility catalog: driver ↔ CUDA ↔ compute capability ↔ wheels ↔ cuDNN ↔ gcc ↔ Xid.
+"""Compatibility catalog: driver ↔ CUDA ↔ compute capability ↔ wheels ↔ cuDNN ↔ gcc.
 
 The facts live in ``dlkit/catalog/data/*.csv`` (one table per file, every row with its
 ``source`` and ``as_of``); this module only loads them and answers questions. Every answer
@@ -28,19 +28,14 @@ Tables (``rows(name)`` lists them for ``--list`` style output):
     cuDNN package ↔ CUDA toolkits ↔ driver ↔ CC (§6), plus the runtime rule per cuDNN major.
 ``gcc``
     highest host gcc major per CUDA range (§7).
-``xid``
-    NVIDIA Xid catalog entries used by the kernel-log checks. ``severity`` is dlkit's hint,
-    derived from NVIDIA's immediate resolution: RESTART_BM / RESET_GPU / WORKFLOW_XID_48 /
-    WORKFLOW_NVLINK_ERR → error; RESTART_APP → warning; IGNORE and the rest → info, raised
-    to warning where failure-modes.md F18/F19 names the Xid (43, 63, 92).
+
+Xid meanings are :mod:`dlkit.catalog.xid`'s.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 
 from dlkit.catalog.compat_tables import TABLES, load, rows
@@ -365,58 +360,8 @@ def gcc_max_for_cuda(cuda: str) -> int | None:
     return None
 
 
-# --------------------------------------------------------------------------- Xid
-
-
-@dataclass(frozen=True)
-class XidInfo:
-    xid: int
-    mnemonic: str
-    name: str
-    meaning: str
-    immediate_action: str  # NVIDIA's resolution code, verbatim (RESET_GPU, RESTART_APP, …)
-    investigatory_action: str
-    action: str  # what dlkit tells the user to do
-    severity: str  # "error" | "warning" | "info" (a hint; see the module docstring)
-    failure_modes: tuple[str, ...]  # ids in failure-modes.md (F17, F18, F19)
-    source: str
-    as_of: str
-
-
-@functools.lru_cache(maxsize=None)
-def _xids() -> dict[int, XidInfo]:
-    out: dict[int, XidInfo] = {}
-    for r in load("xid"):
-        out[int(r["xid"])] = XidInfo(
-            xid=int(r["xid"]),
-            mnemonic=r["mnemonic"],
-            name=r["name"],
-            meaning=r["meaning"],
-            immediate_action=r["immediate_action"],
-            investigatory_action=r["investigatory_action"],
-            action=r["action"],
-            severity=r["severity"],
-            failure_modes=tuple(f for f in r["failure_mode"].split(";") if f),
-            source=r["source"],
-            as_of=r["as_of"],
-        )
-    return out
-
-
-def xid_info(n: int) -> XidInfo | None:
-    """What Xid ``n`` means and what to do; None for an Xid the catalog does not carry."""
-    if isinstance(n, bool):
-        return None
-    try:
-        key = int(n)
-    except (TypeError, ValueError):
-        return None
-    return _xids().get(key)
-
-
 __all__: Sequence[str] = (
     "TABLES",
-    "XidInfo",
     "arch_list_for_torch",
     "arch_supported",
     "cc_range_for_cuda",
@@ -430,5 +375,4 @@ __all__: Sequence[str] = (
     "oldest_cc_in_current_wheels",
     "rows",
     "vtuple",
-    "xid_info",
 )

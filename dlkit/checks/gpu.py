@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from dlkit.catalog import compat
+from dlkit.catalog.xid import xid_info
 from dlkit.checks.buildmath import gpu_label
 from dlkit.checks.registry import check, ok, skipped
 from dlkit.facts import Facts
@@ -110,7 +110,7 @@ def xid(facts: Facts) -> Finding:
     current = [e for e in events if e.boot == "current"]
 
     def describe(e) -> str:
-        info = compat.xid_info(e.xid)
+        info = xid_info(e.xid)
         return f"[{e.boot} boot] Xid {e.xid}" + (f" ({info.name})" if info else "") + f": {e.line.strip()}"
 
     return Finding(code, Severity.WARNING if current else Severity.INFO,

@@ -21,22 +21,17 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 
-from dlkit.catalog.cloud import CatalogError, PriceRow, UnknownGpu, join_components, merge, packaged_rows
+from dlkit.catalog.cloud import CatalogError, PriceRow, UnknownGpu, merge, packaged_rows
 from dlkit.catalog.cloud_sources import known_cloud, load_sources
 from dlkit.catalog import refresh as sky_refresh
 from dlkit.cli import StrictCommand, StrictGroup, app
 from dlkit.cli.common import fail as _fail
 from dlkit.host.userfiles import UserFileError, check_output, read_user_json, write_user_file
-from dlkit.recipes.breakeven import BreakevenError, Cloud, breakeven as plan_breakeven
+from dlkit.recipes.breakeven import BreakevenError
+from dlkit.recipes.breakeven_inputs import BreakevenRequest, resolve as resolve_breakeven
 from dlkit.recipes.cloud import DTYPES, CompareError, bench_rates, compare as plan_compare, rate_lookup
-from dlkit.render import cloud as render
-
-# Dettmers' 2020 desktop counts 100 W for the CPU beside the GPU (cloud-prices.md §7); doctor
-# reads GPU power limits but no CPU power, so --from-host adds this and says so.
-HOST_REST_W = 100.0
-# dlkit's plan-build sizes the PSU as the load plus a final 10 % (Dettmers, build-rules.md §1);
-# without a DC estimate in the plan, undo that margin.
-PSU_MARGIN = 1.1
+from dlkit.render import cloud as render, cloud_refresh as render_refresh
+from dlkit.render.cloud_refresh import RefreshProgress
 
 cloud_app = typer.Typer(cls=StrictGroup, help="Compare cloud GPU prices by $/h and by $ per unit of work, from a dated catalog.\n\n"
                              "Example: dlkit cloud-cost --gpu A100 --count 8 --hours 100. "
@@ -128,69 +123,6 @@ def compare(
         render.render_compare_console(res, Console())
 
 
-def _cloud_side(rows: list[PriceRow], vs: str, region: Optional[str], spot: bool) -> tuple[Cloud, float]:
-    """The --vs instance's price, and its GPU count."""
-    vms, _ = join_components(rows)
-    found = [r for r in vms if r.instance.lower() == vs.strip().lower()]
-    if not found:
-        names = sorted({r.instance for r in vms})
-        close = difflib.get_close_matches(vs, names, n=3, cutoff=0.5)
-        _fail(f"unknown instance {vs!r}" + (f"; did you mean {', '.join(close)}?" if close else
-                                           "; dlkit cloud-cost --gpu NAME lists instances"))
-    if region:
-        here = [r for r in found if r.region.lower() == region.lower()]
-        if not here:
-            _fail(f"{vs} has no price in region {region!r} (regions: {', '.join(r.region or '?' for r in found)})")
-        found = here
-    prices = {r.price(spot) for r in found}
-    if len(prices) > 1:
-        _fail(f"{vs} has {len(found)} prices ({', '.join(f'{r.region or chr(63)} {r.price(spot)}' for r in found)}); "
-              f"choose one with --region")
-    r = found[0]
-    if r.price(spot) is None:
-        _fail(f"{r.provider} {r.instance} has no {'spot' if spot else 'on-demand'} price in the catalog")
-    pricing = "spot" if spot else "on-demand"
-    label = f"{r.provider} {r.instance} ({', '.join(filter(None, (r.region, pricing, 'historical' if r.historical else '')))}" \
-            f": {r.price(spot):g} USD/h, as of {(r.as_of or 'undated')[:4 if r.historical else 10]})"
-    return Cloud(label, r.price(spot), r.provider, r.instance, r.region, pricing, r.as_of, r.source, r.historical), \
-        r.gpu_count
-
-
-def _from_host() -> tuple[float, str]:
-    from dlkit.engine import gather  # heavy (probes): only when asked
-    from dlkit.host import LiveHost
-
-    got = gather(LiveHost())
-    facts = got[0] if isinstance(got, tuple) else got
-    gpus = [g for g in facts.gpus if g.power_limit_w]
-    if not gpus:
-        _fail("--from-host found no NVIDIA GPU with a power limit on this machine (dlkit doctor shows why); "
-              "give --build-watts instead")
-    watts = sum(g.power_limit_w for g in gpus) + HOST_REST_W
-    names = ", ".join(f"{g.name or 'GPU'} {g.power_limit_w:g} W" for g in gpus)
-    return watts, f"this machine: GPU power limits ({names}) + {HOST_REST_W:g} W for CPU and the rest " \
-                  f"(Dettmers' figure; CPU {facts.cpu.model or 'unknown'})"
-
-
-def _from_plan(path: str) -> tuple[float, float, str]:
-    doc = read_user_json(path, "plan")
-    if not isinstance(doc, dict) or doc.get("schema") != "dlkit.plan-build/1":
-        _fail(f"plan {path} is not a dlkit plan-build result (no \"schema\": \"dlkit.plan-build/1\")")
-    price = doc.get("total_price_usd")
-    if not isinstance(price, (int, float)) or isinstance(price, bool):
-        _fail(f"plan {path} has no total_price_usd (a plan with every part priced is needed)")
-    power = doc.get("power") if isinstance(doc.get("power"), dict) else {}
-    # Wall draw first: --build-watts is what the meter sees (the plan's DC estimate / 0.92).
-    for key in ("wall_watts_estimated", "dc_watts_estimated"):
-        watts = power.get(key)
-        if isinstance(watts, (int, float)) and not isinstance(watts, bool):
-            return float(price), float(watts), f"plan {path}: power.{key}"
-    psu = doc.get("psu_watts_recommended")
-    if not isinstance(psu, (int, float)) or isinstance(psu, bool):
-        _fail(f"plan {path} has neither power.dc_watts_estimated nor psu_watts_recommended")
-    return float(price), psu / PSU_MARGIN, f"plan {path}: psu_watts_recommended {psu:g} W ÷ {PSU_MARGIN} (the final PSU margin)"
-
-
 @cloud_app.command("breakeven", cls=StrictCommand)
 def breakeven(
     build_price: Optional[float] = typer.Option(None, "--build-price", metavar="AMOUNT",
@@ -230,36 +162,6 @@ def breakeven(
     Example: dlkit cloud-cost breakeven --build-price 2200 --build-watts 450 --electricity 0.12 --utilization 0.15 --vs p3.2xlarge"""
     _formats(as_json, as_markdown)
     day = _today(today)
-    origins: dict[str, str] = {}
-    notes: list[str] = []
-    if (vs is None) == (vs_price is None):
-        _fail("give the cloud side: --vs INSTANCE or --vs-price USD_PER_H (one of them)")
-    if from_host and plan_build:
-        _fail("--from-host and --plan-build cannot be combined")
-    if plan_build:
-        if build_price is not None or build_watts is not None:
-            _fail("--plan-build gives the price and power; drop --build-price / --build-watts")
-        if currency and currency.upper() != "USD":
-            _fail("--plan-build prices are in USD: give --electricity in USD/kWh and no --currency")
-        try:
-            build_price, build_watts, why = _from_plan(plan_build)
-        except UserFileError as exc:
-            _fail(str(exc))
-        origins.update({"--build-price": f"from plan {plan_build}", "--build-watts": why})
-        if "wall_watts" not in why:
-            notes.append("plan watts are DC power; wall draw is higher by the PSU's loss (about 10 % for 80 Plus Gold): "
-                         "--pue 1.1 counts it")
-    if from_host:
-        if build_price is None:
-            _fail("--from-host gives the build's power, not its price: add --build-price")
-        if build_watts is not None:
-            _fail("--from-host measures --build-watts; give one or the other")
-        build_watts, why = _from_host()
-        origins["--build-watts"] = why
-    for name, value in (("--build-price", build_price), ("--build-watts", build_watts),
-                        ("--electricity", electricity), ("--utilization", utilization)):
-        if value is None:
-            _fail(f"missing {name}" + (" (0 is valid)" if name in ("--build-watts", "--electricity") else ""))
     if plot is not None:
         from dlkit.render.cloud_plot import plot_format
         if plot_format(plot) is None:
@@ -268,36 +170,12 @@ def breakeven(
             check_output(plot, force)
         except UserFileError as exc:
             _fail(str(exc))
-    defaults = {"--currency": "USD", "--resale": 0.0, "--years": 3.0, "--overhead": 0.0, "--pue": 1.0, "--speedup": 1.0}
-    given = {"--currency": currency, "--resale": resale, "--years": years, "--overhead": overhead, "--pue": pue,
-             "--speedup": speedup}
-    for k, v in given.items():
-        if v is None:
-            origins.setdefault(k, "default")
-    if fx is None:
-        origins["--fx"] = "default"
+    request = BreakevenRequest(build_price=build_price, currency=currency, fx=fx, build_watts=build_watts,
+                               electricity=electricity, utilization=utilization, resale=resale, years=years, vs=vs,
+                               vs_price=vs_price, spot=spot, region=region, overhead=overhead, pue=pue,
+                               speedup=speedup, from_host=from_host, plan_build=plan_build)
     try:
-        if vs is not None:
-            rows, _ = _rows(catalog, skypilot, no_skypilot, catalog_date)
-            cloud, n_gpus = _cloud_side(rows, vs, region, spot)
-            origins["--vs"] = "catalog"
-            if n_gpus > 1:
-                notes.append(f"{vs} has {n_gpus:g} GPUs and is compared with your whole build; for a build with fewer "
-                             f"GPUs use --vs-price (per GPU: {cloud.price_usd_per_h / n_gpus:.4g} USD/h) × your GPU count")
-            old = (day - dt.date.fromisoformat(cloud.as_of)).days if cloud.as_of else None
-            if cloud.historical:
-                notes.append(f"{vs} is a historical price (as of {cloud.as_of[:4]}), not one on offer today")
-            elif old is None or old > 30:
-                notes.append(f"the {vs} price is {'undated' if old is None else f'{old} days old'}: not current")
-        else:
-            if spot or region:
-                _fail("--spot and --region pick a catalog price: use them with --vs")
-            cloud = Cloud(f"--vs-price {vs_price:g} USD/h", vs_price)
-        val = {k: (given[k] if given[k] is not None else defaults[k]) for k in defaults}
-        res = plan_breakeven(build_price=build_price, build_watts=build_watts, electricity=electricity,
-                             utilization=utilization, cloud=cloud, currency=val["--currency"], fx=fx,
-                             resale=val["--resale"], years=val["--years"], overhead=val["--overhead"],
-                             pue=val["--pue"], speedup=val["--speedup"], origins=origins, notes=tuple(notes))
+        res = resolve_breakeven(request, lambda: _rows(catalog, skypilot, no_skypilot, catalog_date)[0], day)
     except _ERRORS as exc:
         _fail(str(exc))
     if plot is not None:
@@ -316,7 +194,6 @@ def breakeven(
 
 
 # --------------------------------------------------------------------------- refresh
-# The result renderers sit here until dlkit/render/cloud.py takes them (one renderer per result).
 
 
 def _clouds(text: Optional[str]) -> list[str]:
@@ -340,81 +217,6 @@ def _base_url(text: str) -> str:
     return text.strip().rstrip("/")
 
 
-class _Bars:
-    """A rich progress bar per file, on stderr, only when stderr is a terminal."""
-
-    def __init__(self, console: Console) -> None:
-        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-
-        self.bars = Progress(TextColumn("{task.description:<8}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                             console=console)
-        self.tasks: dict[str, int] = {}
-
-    def __enter__(self) -> "_Bars":
-        self.bars.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.bars.__exit__(*exc)
-
-    def start(self, cloud: str, total_bytes: Optional[int]) -> None:
-        self.tasks[cloud] = self.bars.add_task(cloud, total=total_bytes)
-
-    def advance(self, cloud: str, n_bytes: int) -> None:
-        self.bars.advance(self.tasks[cloud], n_bytes)
-
-    def finish(self, cloud: str, ok: bool) -> None:
-        if cloud in self.tasks:
-            task = self.tasks[cloud]
-            self.bars.update(task, description=f"{cloud} {'ok' if ok else 'failed'}")
-            if ok:
-                self.bars.update(task, total=self.bars.tasks[task].completed)
-
-
-def _entry_dict(e: Optional[sky_refresh.Entry]) -> Optional[dict]:
-    return None if e is None else {"fetched_at": e.fetched_at, "size_bytes": e.size_bytes, "sha256": e.sha256,
-                                   "rows": e.rows, "url": e.url}
-
-
-def refresh_dict(res: sky_refresh.RefreshResult) -> dict:
-    return {
-        "schema": render.SCHEMA, "kind": "refresh", "cache_dir": res.cache_dir, "base_url": res.base_url,
-        "layout": sky_refresh.SKY_LAYOUT, "timeout_s": res.timeout_s, "exit_code": res.exit_code,
-        "refreshed": sum(o.ok for o in res.outcomes), "failed": sum(not o.ok for o in res.outcomes),
-        "clouds": [{"cloud": o.cloud, "status": "refreshed" if o.ok else "failed", "url": o.url, "path": o.path,
-                    **({k: v for k, v in _entry_dict(o.entry).items() if k != "url"} if o.ok else
-                       {"fetched_at": None, "size_bytes": None, "sha256": None, "rows": None}),
-                    "error": o.error, "kept": _entry_dict(o.kept)} for o in res.outcomes],
-    }
-
-
-def render_refresh_console(res: sky_refresh.RefreshResult, console: Console) -> None:
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
-
-    from dlkit.host.safefile import size_text
-
-    console.print(Text(f"SkyPilot catalogs (layout {sky_refresh.SKY_LAYOUT}) from {res.base_url}", style="bold"))
-    t = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    for name, justify in (("cloud", "left"), ("status", "left"), ("GPU rows", "right"), ("size", "right"),
-                          ("sha256", "left"), ("fetched (UTC)", "left")):
-        t.add_column(name, justify=justify, no_wrap=True)
-    for o in res.outcomes:
-        if o.ok:
-            e = o.entry
-            t.add_row(o.cloud, "refreshed", f"{e.rows:,}", size_text(e.size_bytes), e.sha256[:12] + "…",
-                      e.fetched_at[:16].replace("T", " "))
-        else:
-            kept = f"kept {o.kept.fetched_date}" if o.kept else "none cached"
-            t.add_row(o.cloud, "failed", "—", "—", "—", kept, style="yellow")
-    console.print(t)
-    good = sum(o.ok for o in res.outcomes)
-    console.print(Text(f"{good} of {len(res.outcomes)} refreshed into {res.cache_dir}; "
-                       "dlkit cloud-cost reads them from now on, offline (--no-skypilot: the shipped catalog only)",
-                       style="dim"))
-
-
 @cloud_app.command("refresh", cls=StrictCommand)
 def refresh(
     url: str = typer.Option(sky_refresh.DEFAULT_BASE_URL, "--url", metavar="BASE",
@@ -436,16 +238,16 @@ def refresh(
         _fail(f"--timeout must be more than 0 and at most {sky_refresh.MAX_TIMEOUT_S:g} seconds, got {timeout:g}")
     names, base = _clouds(clouds), _base_url(url)
     err = Console(stderr=True)
-    bars = _Bars(err) if err.is_terminal else None
+    bars = RefreshProgress(err) if err.is_terminal else None
     try:
         with bars if bars is not None else contextlib.nullcontext():
             res = sky_refresh.refresh(names, base_url=base, timeout_s=timeout, progress=bars)
     except sky_refresh.RefreshError as exc:
         _fail(str(exc))
     if as_json:
-        sys.stdout.write(json.dumps(refresh_dict(res), indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps(render_refresh.refresh_dict(res), indent=2, ensure_ascii=False) + "\n")
     else:
-        render_refresh_console(res, Console())
+        render_refresh.render_refresh_console(res, Console())
     for o in res.outcomes:  # each failure ends as one line on stderr, after the summary
         if not o.ok:
             typer.echo(f"dlkit: error: {' '.join(o.message.split())}", err=True)
