@@ -21,7 +21,7 @@ import pytest
 
 from dlkit.facts import GpuFacts, NvidiaReport
 from dlkit.host import Capture, LiveHost, RecordingHost, Redactor, ReplayHost, load_capture, write_capture
-from dlkit.host import nvml as gateway
+from dlkit.host import nvml as gateway, nvml_errors
 from dlkit.host.base import Host
 from dlkit.probes import nvml as probe
 
@@ -533,7 +533,7 @@ def test_every_snapshot_gpu_has_every_field(use):
     use(fake_pynvml([geforce_gpu(), datacenter_gpu("00000000:02:00.0", A100_UUIDS[0])]))
     for g in gateway.snapshot(2.0)["gpus"]:
         assert list(g) == [*gateway.GPU_FIELDS, "errors"]
-        assert set(g["errors"].values()) <= set(gateway.KINDS)
+        assert set(g["errors"].values()) <= set(nvml_errors.KINDS)
         assert all(g[f] is None for f in g["errors"])
 
 
@@ -732,11 +732,11 @@ def test_clock_event_reason_bits_match_pynvml():
 
 def test_error_codes_match_pynvml():
     pynvml = pytest.importorskip("pynvml")
-    for cls_name, kind in gateway._KIND_BY_CLASS.items():
+    for cls_name, kind in nvml_errors._KIND_BY_CLASS.items():
         cls = getattr(pynvml, cls_name)
         exc = cls()  # pynvml's subclasses take no arguments
-        assert gateway.error_kind(exc) == kind, cls_name
-        assert gateway._KIND_BY_CODE[exc.value] == kind
+        assert nvml_errors.error_kind(exc) == kind, cls_name
+        assert nvml_errors._KIND_BY_CODE[exc.value] == kind
 
 
 def test_the_fake_matches_the_real_binding():

@@ -29,14 +29,14 @@ import ipaddress
 import json
 import os
 import re
-import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any, Callable
 
 from dlkit.host.capture import Capture
+from dlkit.host.redact_hardware import dotted_mac, guid_hex, hex_run, host_names, login_users
 from dlkit.host.redact_rules import (
-    AUTH_HEADER, DOC_MAC, DOMAIN_TAIL, GUID_HEX, HEX_RUNS, HOME,
+    AUTH_HEADER, DOMAIN_TAIL, GUID_HEX, HEX_RUNS, HOME,
     HOSTNAME_FILES, IDENTITY_ENV, IPV4, IPV6_CANDIDATE, KIND_LABELS, MAC_DOTTED,
     NOT_A_USER, PLACEHOLDER, PUBLIC_GUIDS, SECRET_ASSIGNMENT, SECRET_NAME, SERIAL_TEXT,
     SERIAL_XML, TILDE_USER, TOKEN_MARKERS, TOKEN_SHAPES, URL_CREDENTIALS, UUID,
@@ -184,26 +184,7 @@ class Redactor:
         source = host.inner if isinstance(host, RecordingHost) else host  # identity reads are not the probes'
         if source is None:
             source = LiveHost()
-        names: list[str] = []
-        try:
-            names.append(socket.gethostname())
-        except OSError:
-            pass
-        for path in HOSTNAME_FILES:
-            text = source.read_text(path).text
-            if text:
-                names += text.split()[:1]
-        hosts = source.read_text("/etc/hosts").text
-        if hosts and names:
-            names += hosts_aliases(hosts, names)
-        users: list[str] = []
-        try:
-            import pwd  # not on Windows
-
-            users.append(pwd.getpwuid(os.getuid()).pw_name)
-        except (ImportError, KeyError, OSError, AttributeError):
-            pass
-        r = cls(names, users)
+        r = cls(host_names(source), login_users())
         r.learn_environ(dict(os.environ) if environ is None else dict(environ), lists=False)
         r.learn_environ({n: v for n in IDENTITY_ENV if (v := source.env(n))}, lists=False)
         if isinstance(host, RecordingHost):
@@ -267,13 +248,13 @@ class Redactor:
             s = sub(self._user_short_re, lambda m: self._user(m.group(0)), s, self.users)
         s = sub(HOME, lambda m: m.group(1) + self._other_user(m.group(2)), s, ("home/", "Users"))
         s = sub(TILDE_USER, lambda m: "~" + self._other_user(m.group(1)), s, ("~",))
-        s = sub(HEX_RUNS[0], self._hex_run, s, (":",))
-        s = sub(HEX_RUNS[1], self._hex_run, s, ("-",))
-        s = sub(MAC_DOTTED[0], self._mac, s, (".",))
-        s = sub(MAC_DOTTED[1], self._mac, s, (":",))
+        s = sub(HEX_RUNS[0], lambda m: hex_run(m, self._placeholder), s, (":",))
+        s = sub(HEX_RUNS[1], lambda m: hex_run(m, self._placeholder), s, ("-",))
+        s = sub(MAC_DOTTED[0], lambda m: dotted_mac(m, self._placeholder), s, (".",))
+        s = sub(MAC_DOTTED[1], lambda m: dotted_mac(m, self._placeholder), s, (":",))
         low = s.lower()
         if "guid" in low:
-            s = GUID_HEX.sub(self._guid_hex, s)
+            s = GUID_HEX.sub(lambda m: guid_hex(m, self._placeholder), s)
         s = sub(UUID, self._uuid, s, ("-",))
         if "serial" in low:
             s = SERIAL_XML.sub(lambda m: m.group(1) + self._serial(m.group(2)) + m.group(3), s)
@@ -311,50 +292,6 @@ class Redactor:
         if user.lower() in NOT_A_USER or PLACEHOLDER.fullmatch(user):
             return user
         return self._user(user)
-
-    def _hex_run(self, m: re.Match) -> str:
-        token = m.group(0)
-        sep = ":" if ":" in token else "-"
-        groups = token.split(sep)
-        head = ""
-        # the tail of a name ("ib0:80:00:...", "eth0:00:1a:..."), or BOOTIF's hardware type 01
-        if len(groups[0]) == 1 or (m.start() > 0 and m.string[m.start() - 1].isalnum()) \
-                or (len(groups) == 7 and groups[0] == "01"):
-            head, groups = groups[0] + sep, groups[1:]
-        if len(groups) < 6:
-            return token
-        return head + self._mac_groups(groups, sep)
-
-    def _mac(self, m: re.Match) -> str:
-        token = m.group(0)
-        sep = "." if "." in token else ":"
-        return self._mac_groups(token.split(sep), sep)
-
-    def _mac_groups(self, groups: list[str], sep: str) -> str:
-        """A hardware address given as its groups, replaced by a placeholder of the same shape."""
-        token = sep.join(groups)
-        digits = "".join(groups).lower()
-        if digits.strip("0") == "":
-            return token
-        if len(digits) == 40:  # InfiniBand: QPN and flags (4 octets), GID prefix (8), port GUID (8)
-            if digits[24:].startswith(DOC_MAC):
-                return token
-            ph = self._placeholder("mac", digits, lambda n: DOC_MAC + f"{n % 65536:06x}")
-            new = digits[:8] + "fe80000000000000" + ph
-        else:
-            if digits.startswith(DOC_MAC):
-                return token
-            width = len(digits) - len(DOC_MAC)
-            new = self._placeholder("mac", digits, lambda n: DOC_MAC + f"{n % 16 ** width:0{width}x}")
-        # the placeholder in the notation of the original
-        digit = iter(new)
-        return "".join(next(digit) if c in "0123456789abcdefABCDEF" else c for c in token)
-
-    def _guid_hex(self, m: re.Match) -> str:
-        digits = m.group(2)[2:].lower()
-        if digits.startswith(DOC_MAC) or digits.strip("0") == "":
-            return m.group(0)
-        return m.group(1) + "0x" + self._placeholder("mac", digits, lambda n: DOC_MAC + f"{n % 65536:06x}")
 
     def _uuid(self, m: re.Match) -> str:
         prefix, body = m.group(1) or "", m.group(2).lower()
