@@ -27,7 +27,7 @@ from importlib.resources import files
 from typing import Any, TypeVar
 
 T = TypeVar("T")
-_DATE_RE = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
+_DATE_RE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")  # a price "in 2026" is dated to its year, no finer
 _YES, _NO = {"yes", "true", "1", "y"}, {"no", "false", "0", "n", ""}
 _CELL_LIMIT = 1 << 20  # a 1 MiB cell is not a catalog value
 
@@ -42,7 +42,7 @@ def cell(*, column: str | None = None, lo: float | None = None, hi: float | None
          default: Any = dataclasses.MISSING) -> Any:
     """A schema field with checks: ``column`` is the header when it is not the field name
     (SkyPilot's ``InstanceType``); ``lo``/``hi`` bound a number; ``choices`` and ``pattern``
-    constrain text; ``date`` asks for YYYY-MM-DD (or YYYY-MM)."""
+    constrain text; ``date`` asks for YYYY-MM-DD (or YYYY-MM, or YYYY when the source gives only the year)."""
     meta = {"column": column, "lo": lo, "hi": hi, "choices": choices,
             "pattern": re.compile(pattern) if pattern else None, "date": date}
     return dataclasses.field(default=default, metadata=meta)
@@ -128,7 +128,7 @@ def _convert(col: _Column, text: str, where: str) -> Any:
         if not _DATE_RE.match(text):
             raise CatalogError(f"{where}: {text!r} is not a date (YYYY-MM-DD)")
         try:
-            dt.date.fromisoformat(text if len(text) == 10 else text + "-01")
+            dt.date.fromisoformat((text + "-01-01")[:10] if len(text) == 4 else text if len(text) == 10 else text + "-01")
         except ValueError:
             raise CatalogError(f"{where}: {text!r} is not a real date") from None
     if m.get("choices") and text.lower() not in m["choices"]:
