@@ -123,3 +123,29 @@ def test_reference_values_the_planner_depends_on():
 
 def test_doctests():
     assert doctest.testmod(hardware).failed == 0
+
+
+@pytest.mark.parametrize("street_as_of, ok", [("2026", True), ("2026-05", True), ("2026-05-31", True),
+                                              ("2026-13", False), ("2026-02-30", False), ("26", False),
+                                              ("May 2026", False)])
+def test_a_date_cell_takes_the_precision_its_source_gives(street_as_of, ok):
+    # local-llm.net dates the RTX 3090's used price only to "2026": a year is a date, a bad month is not
+    header = ",".join(f.name for f in hardware.dataclasses.fields(GpuModel))
+    row = dict(raw_rows("gpus")[0], street_as_of=street_as_of)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=header.split(","))
+    w.writeheader()
+    w.writerow({k: row.get(k, "") for k in header.split(",")})
+    col = header.split(",").index("street_as_of") + 1
+    if ok:
+        assert parse_table(GpuModel, buf.getvalue(), "gpus.csv")[0].street_as_of == street_as_of
+    else:
+        with pytest.raises(CatalogError, match=rf"^gpus.csv:2:{col} \(street_as_of\): '{street_as_of}' is not a (real )?date"):
+            parse_table(GpuModel, buf.getvalue(), "gpus.csv")
+
+
+def test_street_prices_lie_inside_the_ranges_their_rows_cite():
+    # gpu-specs.md §6: RTX 4090 new $1,400-1,700 (May 2026); local-llm.net 2026: RTX 3090 used $500-800
+    assert 1400 <= lookup_gpu("RTX 4090").street_usd <= 1700 and lookup_gpu("RTX 4090").street_kind == "new"
+    assert 500 <= lookup_gpu("RTX 3090").street_usd <= 800 and lookup_gpu("RTX 3090").street_kind == "used"
+    assert "local-llm.net" in lookup_gpu("RTX 3090").street_source

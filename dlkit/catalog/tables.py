@@ -128,7 +128,7 @@ def _convert(col: _Column, text: str, where: str) -> Any:
         if not _DATE_RE.match(text):
             raise CatalogError(f"{where}: {text!r} is not a date (YYYY-MM-DD)")
         try:
-            dt.date.fromisoformat((text + "-01-01")[:10] if len(text) == 4 else text if len(text) == 10 else text + "-01")
+            dt.date.fromisoformat((text + "-01-01")[:10])  # 2026 -> 2026-01-01, 2026-05 -> 2026-05-01
         except ValueError:
             raise CatalogError(f"{where}: {text!r} is not a real date") from None
     if m.get("choices") and text.lower() not in m["choices"]:
