@@ -118,9 +118,10 @@ def is_consumer(model: Any, name: str | None) -> bool:
     return "geforce" in (name or "").lower()
 
 
-def find_model(name: str | None) -> Any:
-    """The catalog row for a GPU name (dlkit.catalog.gpu_identity), or None."""
-    return gpu_identity.find(name)
+def find_model(name: str | None, memory_gib: float | None = None) -> Any:
+    """The catalog row for a GPU name (dlkit.catalog.gpu_identity), or None; the memory
+    torch reports settles a name that memory variants share."""
+    return gpu_identity.find(name, None if memory_gib is None else memory_gib * 1024)
 
 
 def cpu_flops_per_cycle(dtype: str, fp32_per_cycle: int | None, isa: tuple[str, ...] = ()) -> int | None:

@@ -64,7 +64,7 @@ def _machine(torch: Any, opts: Options, h: Any, cpu: Any, env: dict[str, Any]) -
     gpu = E.gpu_block(torch, 0, facts)
     env["gpu"] = gpu
     env["driver"] = getattr(driver, "version", None)
-    model = P.find_model(gpu["name"])
+    model = P.find_model(gpu["name"], gpu.get("memory_gib"))
     gpu["catalog_name"] = getattr(model, "name", None)
     major, minor = (int(x) for x in gpu["cc"].split("."))
     has_fp8 = hasattr(torch, "float8_e4m3fn") and hasattr(torch, "_scaled_mm")

@@ -31,7 +31,7 @@ def gpu_part(model: GpuModel | None, identity: gpu_identity.Identity | None = No
 
 def identify(g: GpuFacts) -> gpu_identity.Identity:
     """What the catalog knows about a probed GPU: by its name, else its PCI id."""
-    return gpu_identity.identify(g.name, g.pci_vendor_id, g.pci_device_id, g.pci_name)
+    return gpu_identity.identify(g.name, g.pci_vendor_id, g.pci_device_id, g.pci_name, g.memory_total_mib)
 
 
 @dataclass(frozen=True)

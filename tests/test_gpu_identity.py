@@ -26,24 +26,55 @@ SPELLINGS = [(m, n) for m in MODELS for n in dict.fromkeys((m.name, *m.aliases))
 ACCELERATORS = sorted({r.gpu for r in packaged_rows()})
 
 
-def test_keys_are_unique_and_no_alias_names_two_rows():
+def _shared(name: str) -> list:
+    """The rows that carry ``name``: several only for memory variants of one card."""
+    return [m for m in MODELS if name.lower() in (n.lower() for n in (m.name, *m.aliases))]
+
+
+def _reported_mib(model) -> float:
+    return model.gpu_memory_gib * 1024 * 0.98  # NVML shows a little less than the size sold
+
+
+def test_keys_are_unique_and_an_alias_names_two_rows_only_for_memory_variants():
     assert len({m.key for m in MODELS}) == len(MODELS)
-    owner: dict[str, str] = {}
     for m, n in SPELLINGS:
-        assert owner.setdefault(n.lower(), m.key) == m.key, f"{n!r} names {owner[n.lower()]} and {m.key}"
+        rows = _shared(n)
+        assert len({(r.arch, r.cc, r.vendor) for r in rows}) == 1, f"{n!r} names {[r.key for r in rows]}"
+        assert len({r.memory_gib for r in rows}) == len(rows), f"{n!r} names rows of the same memory size"
+    assert [m.key for m in _shared("NVIDIA GeForce RTX 4060 Ti")] == ["GeForce RTX 4060 Ti 8GB", "GeForce RTX 4060 Ti 16GB"]
 
 
 @pytest.mark.parametrize("model,name", SPELLINGS, ids=[f"{m.key}|{n}" for m, n in SPELLINGS])
 def test_every_name_and_alias_resolves_to_its_row_on_every_path(model, name):
     # plan-build (typed), doctor (probed name), bench (its GPU's catalog row), cloud-cost (an accelerator)
-    assert gpu_identity.resolve(name) is model
-    found = doctor_identify(GpuFacts(pci_bus_id=None, name=name))
+    memory = _reported_mib(model) if len(_shared(name)) > 1 else None
+    if memory is None:
+        assert gpu_identity.resolve(name) is model
+        assert gpu_identity.cloud_gpu(name) is model
+    else:  # a name memory variants share: typed, it asks which one; probed, the memory says
+        with pytest.raises(UnknownPart, match="name one"):
+            gpu_identity.resolve(name)
+    found = doctor_identify(GpuFacts(pci_bus_id=None, name=name, memory_total_mib=memory))
     assert (found.model, found.cc) == (model, model.cc)
-    assert bench_model(name) is model
-    assert gpu_identity.cloud_gpu(name) is model
+    assert bench_model(name, None if memory is None else memory / 1024) is model
     assert model in gpu_identity.family(name)
     if model.vendor == "nvidia":
         assert gpu_cc(GpuFacts(pci_bus_id=None, name=name))[0] == model.cc
+
+
+def test_memory_variants_without_a_memory_reading_keep_their_architecture_and_cc():
+    found = doctor_identify(GpuFacts(pci_bus_id=None, name="NVIDIA GeForce RTX 4060 Ti"))
+    assert (found.model, found.name, found.arch, found.cc, found.basis) == (
+        None, "NVIDIA GeForce RTX 4060 Ti", "Ada", "8.9", "name")
+    nameless = doctor_identify(GpuFacts(pci_bus_id="0000:01:00.0", pci_vendor_id="0x10de", pci_device_id="0x2803"))
+    assert (nameless.model, nameless.name, nameless.cc, nameless.basis) == (None, "GeForce RTX 4060 Ti", "8.9",
+                                                                           "PCI id 10de:2803")
+    sized = doctor_identify(GpuFacts(pci_bus_id="0000:01:00.0", pci_vendor_id="0x10de", pci_device_id="0x2803",
+                                     memory_total_mib=16380))
+    assert (sized.model.key, sized.basis) == ("GeForce RTX 4060 Ti 16GB", "PCI id 10de:2803 and memory size")
+    # a reading no catalogued size is near (a 12 GB board) settles nothing
+    assert gpu_identity.find("NVIDIA GeForce RTX 4060 Ti", 12 * 1024) is None
+    assert gpu_identity.find("NVIDIA GeForce RTX 4060 Ti", 8 * 1024 * 0.97).key == "GeForce RTX 4060 Ti 8GB"
 
 
 def test_nvidia_rows_have_a_compute_capability_that_agrees_with_nvidias_family_list():
@@ -63,16 +94,22 @@ def test_family_examples_that_name_a_catalog_row_agree_with_it():
             assert model.cc == rule.cc, (rule.example, model.key)
 
 
-def test_every_pci_id_names_a_row_and_ids_are_unique():
+def test_every_pci_id_names_a_row_and_shared_ids_are_memory_variants():
     rows = shipped(PciId, "gpu_pci")
-    assert len({(r.vendor_id, r.device_id) for r in rows}) == len(rows)
+    assert len({(r.vendor_id, r.device_id, r.gpu) for r in rows}) == len(rows)
     for r in rows:
-        model = gpu_identity.by_pci(f"0x{r.vendor_id}", f"0x{r.device_id}")
-        assert model is not None and model.key == r.gpu
+        model = gpu_identity.by_key(r.gpu)
+        variants = {x.gpu for x in gpu_identity.pci_rows(r.vendor_id, r.device_id)}
         assert (model.vendor == "nvidia") == (r.vendor_id == "10de")
-        found = doctor_identify(GpuFacts(pci_bus_id="0000:01:00.0", pci_vendor_id=f"0x{r.vendor_id}",
-                                         pci_device_id=f"0x{r.device_id}"))
-        assert (found.model, found.cc, found.basis) == (model, model.cc, f"PCI id {r.vendor_id}:{r.device_id}")
+        facts = dict(pci_bus_id="0000:01:00.0", pci_vendor_id=f"0x{r.vendor_id}", pci_device_id=f"0x{r.device_id}")
+        if len(variants) == 1:
+            assert gpu_identity.by_pci(f"0x{r.vendor_id}", f"0x{r.device_id}") is model
+            found = doctor_identify(GpuFacts(**facts))
+            assert (found.model, found.cc, found.basis) == (model, model.cc, f"PCI id {r.vendor_id}:{r.device_id}")
+        else:
+            assert len({(gpu_identity.by_key(v).arch, gpu_identity.by_key(v).cc) for v in variants}) == 1
+            found = doctor_identify(GpuFacts(**facts, memory_total_mib=_reported_mib(model)))
+            assert (found.model, found.cc) == (model, model.cc)
 
 
 def test_every_cloud_accelerator_in_the_shipped_prices_is_a_catalog_row():

@@ -82,10 +82,13 @@ def _keyed(table: str, rows: tuple, column: str = "gpu") -> None:
 
 
 @functools.lru_cache(maxsize=1)
-def _pci() -> dict[tuple[str, str], PciId]:
+def _pci() -> dict[tuple[str, str], tuple[PciId, ...]]:
     rows = shipped(PciId, "gpu_pci")
     _keyed("gpu_pci", rows)
-    return {(r.vendor_id, r.device_id): r for r in rows}
+    found: dict[tuple[str, str], list[PciId]] = {}
+    for r in rows:
+        found.setdefault((r.vendor_id, r.device_id), []).append(r)
+    return {k: tuple(v) for k, v in found.items()}
 
 
 @functools.lru_cache(maxsize=1)
@@ -100,15 +103,18 @@ def _hex4(value: str | None) -> str | None:
     return m.group(1).lower() if m else None
 
 
-def pci_row(vendor_id: str | None, device_id: str | None) -> PciId | None:
+def pci_rows(vendor_id: str | None, device_id: str | None) -> tuple[PciId, ...]:
+    """The ``gpu_pci`` rows of a PCI id: one, or one per memory variant that shares the chip's
+    id (pci.ids gives 10de:2d04 to the RTX 5060 Ti of 8 GB and of 16 GB)."""
     v, d = _hex4(vendor_id), _hex4(device_id)
-    return _pci().get((v, d)) if v and d else None
+    return _pci().get((v, d), ()) if v and d else ()
 
 
 def by_pci(vendor_id: str | None, device_id: str | None) -> GpuModel | None:
-    """The model with this PCI vendor:device id ("0x10de", "0x2684" → GeForce RTX 4090)."""
-    row = pci_row(vendor_id, device_id)
-    return _by_key()[row.gpu] if row else None
+    """The model with this PCI vendor:device id ("0x10de", "0x2684" → GeForce RTX 4090);
+    None when the id is unknown or shared by memory variants."""
+    rows = pci_rows(vendor_id, device_id)
+    return _by_key()[rows[0].gpu] if len(rows) == 1 else None
 
 
 def is_placeholder(name: str | None) -> bool:
@@ -122,12 +128,11 @@ def resolve(query: str) -> GpuModel:
     return match_part("gpu", query, models())
 
 
-def find(name: str | None) -> GpuModel | None:
-    """The model a probed name means, or None when unknown, ambiguous or a placeholder."""
-    if is_placeholder(name):
-        return None
-    top = best(name or "", models())
-    return top[0] if len(top) == 1 else None
+def find(name: str | None, memory_mib: float | None = None) -> GpuModel | None:
+    """The model a probed name means, or None when unknown, ambiguous or a placeholder; a
+    name that memory variants share is settled by the memory the GPU reports."""
+    top = _named(name)
+    return top[0] if len(top) == 1 else _by_memory(top, memory_mib)
 
 
 def family(query: str) -> list[GpuModel]:
@@ -177,25 +182,50 @@ class Identity:
     basis: str  # "name", "PCI id 10de:2684", "pci.ids", "family rule", "unknown"
 
 
+# NVML reports a little less memory than the board is sold with (the driver keeps some: a
+# 16 GB RTX 5060 Ti shows about 16,300 MiB): the nearest catalogued size within a quarter of
+# it tells the 8 GB variant from the 16 GB one.
+_MEMORY_TOLERANCE = 0.25
+
+
+def _by_memory(options: list[GpuModel], memory_mib: float | None) -> GpuModel | None:
+    if not memory_mib or memory_mib <= 0:
+        return None
+    sized = [(abs(m.gpu_memory_gib * 1024 - memory_mib), m) for m in options if m.gpu_memory_gib]
+    if not sized:
+        return None
+    gap, model = min(sized, key=lambda t: t[0])
+    return model if gap <= _MEMORY_TOLERANCE * model.gpu_memory_gib * 1024 else None
+
+
+def _named(name: str | None) -> list[GpuModel]:
+    return [] if is_placeholder(name) else best(name or "", models())
+
+
 def identify(name: str | None, vendor_id: str | None = None, device_id: str | None = None,
-             pci_name: str | None = None) -> Identity:
+             pci_name: str | None = None, memory_mib: float | None = None) -> Identity:
     """One GPU from what the machine says: the driver's name first, then the PCI id (a GPU
-    with no driver, or "Graphics Device"), then the machine's own pci.ids name."""
-    model = find(name)
-    basis = "name"
-    if model is None:
-        model = by_pci(vendor_id, device_id)
-        basis = f"PCI id {_hex4(vendor_id)}:{_hex4(device_id)}"
+    with no driver, or "Graphics Device"), then the machine's own pci.ids name. Where a name
+    or id covers memory variants, the memory NVML reports (``memory_mib``) picks the row;
+    without it the GPU's architecture and CC are still known (the variants share a chip)."""
+    options, basis = _named(name), "name"
+    ids = pci_rows(vendor_id, device_id)
+    if not options and ids:
+        options, basis = [_by_key()[r.gpu] for r in ids], f"PCI id {_hex4(vendor_id)}:{_hex4(device_id)}"
     # pci.ids writes "AD102 [GeForce RTX 4090]": the marketing name is in the last brackets,
     # sometimes several joined by "/" ("GP104 [GeForce GTX 1070 / 1070 Ti]"): the first counts
-    inner = re.findall(r"\[([^\]]+)\]", pci_name or "")
-    marketing = inner[-1].split("/")[0].strip() if inner else pci_name
-    if model is None and marketing:
-        model = find(marketing)
-        basis = "pci.ids"
+    listed = pci_name or (ids[0].pci_name if ids else None)
+    inner = re.findall(r"\[([^\]]+)\]", listed or "")
+    marketing = inner[-1].split("/")[0].strip() if inner else listed
+    if not options and pci_name:
+        options, basis = _named(marketing), "pci.ids"
+    model = options[0] if len(options) == 1 else _by_memory(options, memory_mib)
     shown = name if not is_placeholder(name) else None
     if model is not None:
-        return Identity(model, shown or model.name, model.cc, model.arch, basis)
+        how = basis if len(options) == 1 else f"{basis} and memory size"
+        return Identity(model, shown or model.name, model.cc, model.arch, how)
+    if options and len({(m.cc, m.arch) for m in options}) == 1:
+        return Identity(None, shown or marketing or options[0].name, options[0].cc, options[0].arch, basis)
     rule = family_rule(shown) or family_rule(marketing)
     if rule is not None:
         return Identity(None, shown or marketing, rule.cc, None, "family rule")
@@ -203,14 +233,14 @@ def identify(name: str | None, vendor_id: str | None = None, device_id: str | No
 
 
 def display_name(name: str | None, vendor_id: str | None = None, device_id: str | None = None,
-                 pci_name: str | None = None) -> str | None:
+                 pci_name: str | None = None, memory_mib: float | None = None) -> str | None:
     """The name to show for a GPU: the driver's, else what its PCI id says with how it was
     known ("GeForce RTX 4090 (PCI id 10de:2684)"); None when nothing names it."""
     if not is_placeholder(name):
         return name
-    found = identify(name, vendor_id, device_id, pci_name)
+    found = identify(name, vendor_id, device_id, pci_name, memory_mib)
     return f"{found.name} ({found.basis})" if found.name else None
 
 
 __all__ = ["display_name", "CloudName", "CcFamily", "Identity", "PciId", "UnknownPart", "by_key", "by_pci", "cloud_gpu", "family",
-           "family_rule", "find", "identify", "is_placeholder", "models", "pci_row", "resolve"]
+           "family_rule", "find", "identify", "is_placeholder", "models", "pci_rows", "resolve"]

@@ -93,12 +93,14 @@ def _extra_words(nt: tuple[str, ...], qt: tuple[str, ...]) -> int:
     return len(extra)
 
 
-def _exact(q: str, rows: Sequence[Any], extra_names: dict[str, Any] | None) -> Any:
+def _exact(q: str, rows: Sequence[Any], extra_names: dict[str, Any] | None) -> list[Any]:
+    """Rows that carry ``q`` as a name or alias. Several rows may: a driver prints one name
+    for memory variants of a card ("NVIDIA GeForce RTX 5060 Ti" is the 8 GB and the 16 GB
+    model), and only the memory size tells them apart."""
     low = q.lower()
-    for row in rows:
-        if any(low == n.lower() for n in _names(row)):
-            return row
-    return (extra_names or {}).get(low)
+    found = [row for row in rows if any(low == n.lower() for n in _names(row))]
+    extra = (extra_names or {}).get(low)
+    return found or ([extra] if extra is not None else [])
 
 
 def _scored(query: str, rows: Sequence[Any], extra_names: dict[str, Any] | None) -> list[tuple[int, Any]]:
@@ -106,8 +108,8 @@ def _scored(query: str, rows: Sequence[Any], extra_names: dict[str, Any] | None)
     if not q or len(q) > MAX_NAME_CHARS:
         return []
     exact = _exact(q, rows, extra_names)
-    if exact is not None:
-        return [(0, exact)]
+    if exact:
+        return [(0, row) for row in exact]
     qt = tokens(q)
     qkey = "".join(qt)
     scored: list[tuple[int, int, Any]] = []
@@ -127,7 +129,8 @@ def _scored(query: str, rows: Sequence[Any], extra_names: dict[str, Any] | None)
 
 def candidates(query: str, rows: Sequence[Any], extra_names: dict[str, Any] | None = None) -> list[Any]:
     """Every row ``query`` can name, best first. An exact name or alias (case-insensitive, or
-    one of ``extra_names``: lower-case spelling → row) is the only candidate. Otherwise a
+    one of ``extra_names``: lower-case spelling → row) makes its rows the only candidates,
+    tied when a driver name covers memory variants. Otherwise a
     row qualifies when one of its names holds every word of the query and no word after the
     model number makes it another product; rows rank by how few words they add (a memory
     size such as "12GB" does not count). A name that runs together ("rtx3090") also matches."""

@@ -106,7 +106,7 @@ def gpu_label(g: GpuFacts, i: int | None = None) -> str:
     "GPU 2 GeForce RTX 3090" when planned (``i``: its place in the list), the vendor when
     there is no name."""
     where = g.pci_bus_id or (f"GPU {i + 1}" if i is not None else "?")
-    shown = gpu_identity.display_name(g.name, g.pci_vendor_id, g.pci_device_id, g.pci_name)
+    shown = gpu_identity.display_name(g.name, g.pci_vendor_id, g.pci_device_id, g.pci_name, g.memory_total_mib)
     return f"{where} {shown or g.name or ((g.vendor or '').upper() + ' GPU').strip()}"
 
 

@@ -24,7 +24,7 @@ RELOAD = ("# the running kernel module and the installed library differ: reboot,
 def gpu_advice(g: GpuFacts) -> tuple[str | None, list[str]]:
     """(evidence line, fix lines) naming what a GPU is and which driver branch and PyTorch
     build serve it, from its name or, with no driver, its PCI id (gpu_identity)."""
-    found = gpu_identity.identify(g.name, g.pci_vendor_id, g.pci_device_id, g.pci_name)
+    found = gpu_identity.identify(g.name, g.pci_vendor_id, g.pci_device_id, g.pci_name, g.memory_total_mib)
     if found.cc is None:
         return None, []
     what = f"{found.name or 'GPU'} ({', '.join(filter(None, (found.arch, 'compute capability ' + found.cc)))})"

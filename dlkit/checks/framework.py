@@ -17,7 +17,7 @@ def gpu_cc(g: GpuFacts) -> tuple[str | None, str]:
     version ("N/A") counts as unreported, so every caller can compare it with vtuple."""
     if g.compute_capability and compat.vtuple(g.compute_capability):
         return g.compute_capability, g.source or "driver"
-    found = gpu_identity.identify(g.name, g.pci_vendor_id, g.pci_device_id, g.pci_name)
+    found = gpu_identity.identify(g.name, g.pci_vendor_id, g.pci_device_id, g.pci_name, g.memory_total_mib)
     how = "by name (catalog)" if found.basis == "name" else f"by {found.basis} (catalog)"
     return found.cc, how
 

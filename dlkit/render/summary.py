@@ -11,7 +11,7 @@ def _gib(mib: int | None) -> str:
 
 
 def gpu_line(g: GpuFacts) -> str:
-    shown = gpu_identity.display_name(g.name, g.pci_vendor_id, g.pci_device_id, g.pci_name)
+    shown = gpu_identity.display_name(g.name, g.pci_vendor_id, g.pci_device_id, g.pci_name, g.memory_total_mib)
     parts = [shown or g.name or f"{g.vendor.upper()} GPU"]
     if g.memory_total_mib:
         parts.append(_gib(g.memory_total_mib))
