@@ -109,7 +109,9 @@ def recommend(budget_usd: float, n: int, workload: str, region: Region, min_vram
     w = WORKLOADS[workload]
     vram = w.min_vram_gib if min_vram_gib is None else min_vram_gib
     inputs = {"budget_usd": budget_usd, "gpus": n, "workload": workload, "region": region.region, "min_vram_gib": vram}
-    pool = [g for g in gpus() if g.form_factor == "pcie" and g.cooler != "passive"
+    # NVIDIA only: what dlkit then checks and benches is the CUDA stack (driver, toolkit, the
+    # torch CUDA wheels). AMD cards are in the catalog for doctor and for `--gpu` checks.
+    pool = [g for g in gpus() if g.vendor == "nvidia" and g.form_factor == "pcie" and g.cooler != "passive"
             and (g.memory_gib or 0) >= vram and g.price_usd is not None]
     if not pool:
         raise PlanError(f"no GPU in the catalog with {vram:g} GiB or more has a price")
