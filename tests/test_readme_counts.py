@@ -21,7 +21,7 @@ def _rows(table: str) -> int:
 
 def test_readme_counts_match_the_shipped_tables():
     text = " ".join(README.read_text(encoding="utf-8").split())
-    claims = {"gpus": r"(\d+) GPUs \(Kepler", "gpu_pci": r"(\d+) PCI ids\)", "cpus": r"(\d+) CPUs, PSU tiers",
+    claims = {"gpus": r"(\d+) GPUs \(NVIDIA Kepler", "gpu_pci": r"(\d+) PCI ids\)", "cpus": r"(\d+) CPUs, PSU tiers",
               "cloud_prices": r"holds (\d+) rows: AWS"}
     for table, pattern in claims.items():
         m = re.search(pattern, text)

@@ -41,10 +41,10 @@ class GpuModel:
     bf16_tflops: float | None  # dense, FP32 accumulate; None without BF16
     fp16_tflops: float | None  # dense, FP32 accumulate on tensor cores where there are some
     board_power_w: float | None
-    form_factor: str  # pcie | sxm
+    form_factor: str  # pcie | sxm (SXM and superchip modules) | oam (AMD Instinct) | soc (GB10)
     slot_width: float | None  # slots of the reference / Founders Edition cooler
-    cooler: str | None  # axial | blower | flow-through | passive
-    power_connectors: str | None  # "2x8pin", "1x16pin", "none", "sxm", ...
+    cooler: str | None  # axial | blower | flow-through | passive | liquid
+    power_connectors: str | None  # "2x8pin", "1x16pin", "none", "sxm" (fed by the baseboard: SXM, OAM), ...
     pcie_gen: int | None
     pcie_width: int | None  # electrical
     spike_factor: float | None  # ms-scale transient peak / board power, where measured
