@@ -42,6 +42,7 @@ _GCP_HOSTS = (
     (re.compile(r"a3-(?:highgpu|edgegpu)-(\d+)g$"), "H100", None),
     (re.compile(r"a3-megagpu-(8)g$"), "H100-MEGA", None),
     (re.compile(r"a3-ultragpu-(8)g$"), "H200", None),
+    (re.compile(r"a4-highgpu-(8)g$"), "B200", None),
     (re.compile(r"g2-standard-(\d+)$"), "L4", {4: 1, 8: 1, 12: 1, 16: 1, 32: 1, 24: 2, 48: 4, 96: 8}),
 )
 
