@@ -288,6 +288,7 @@ class GpuPart:
     power_connectors: str | None = None  # "2x8pin", "1x16pin", ...
     pcie_width: int | None = None  # electrical width the card wants
     spike_factor: float | None = None  # ms-scale transient peak / board power, where measured
+    min_system_power_w: float | None = None  # the GPU maker's required system power (one-GPU PC)
     arch: str | None = None  # "Ada Lovelace"
     cc: str | None = None  # compute capability from the catalog or NVIDIA's family list
     identified_by: str | None = None  # "name", "PCI id 10de:2684", "pci.ids", "family rule"
@@ -309,7 +310,10 @@ class BuildFacts:
     circuit_continuous_w: float | None = None
     board_slots: int | None = None
     cpu_catalog_name: str | None = None
-    cpu_tdp_w: float | None = None  # Intel base power / AMD TDP
+    cpu_tdp_w: float | None = None  # Intel base power / AMD TDP (a fact beside the package power)
+    cpu_package_w: float | None = None  # sustained package power: the PSU formula's CPU term
+    cpu_power_basis: str | None = None  # "Intel Maximum Turbo Power (PL2)", "AMD PPT", "--cpu-watts", ...
+    gpu_w_declared: float | None = None  # --gpu-watts: power of a GPU neither probed nor in the catalog
     cpu_lanes_usable: int | None = None  # per socket
     gpus: tuple[GpuPart, ...] = ()
     assumptions: tuple[str, ...] = ()  # what was assumed, said to the user

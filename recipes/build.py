@@ -100,7 +100,9 @@ class Plan:
             return None
         build = self.facts.build
         return {
-            "gpu_watts": [round(g.watts, 1) for g in b.gpus], "cpu_watts": b.cpu_w, "other_watts": 100.0,
+            "gpu_watts": [round(g.watts, 1) for g in b.gpus], "cpu_watts": b.cpu_w, "cpu_power_basis": b.cpu_basis,
+            "cpu_tdp_watts": b.cpu_tdp_w, "other_watts": 100.0,
+            "psu_floor_watts": b.floor_w, "psu_floor_basis": b.floor_label or None, "psu_floor_decides": b.floor_decides,
             "dc_watts_estimated": round(b.dc_w, 1), "psu_min_watts": round(b.psu_min_w, 1),
             "wall_watts_estimated": round(b.wall_w, 1), "spike_watts_estimated": round(b.spike_w, 1),
             "psu_watts": build.psu_w, "psu_atx": build.psu_atx,
@@ -145,19 +147,22 @@ def typical_cpu(n_gpus: int, pcie_gen: int | None = None) -> tuple[CpuModel, str
 
 
 def choose_psu(b: PowerBudget, region: Region | None) -> tuple[PsuTier | None, str]:
-    """The smallest ATX 3.x tier that covers PSU_min and rides out the GPUs' spikes; on a
+    """The smallest ATX 3.x tier that covers PSU_min (and, for one GPU, the GPU maker's required
+    system power) and rides out the GPUs' spikes; on a
     230 V circuit also the 230 V-only units above 1600 W (ATX 2.x: spikes within the rating
     less 10 %, the rule of power.transient-risk)."""
     high_voltage = region is not None and region.volts >= 200
     usable = [t for t in psus() if high_voltage or (t.input_v or "").strip() != "230"]
-    fits = [t for t in usable if t.watts >= b.psu_min_w and t.atx >= 3 and b.spike_w <= ATX3_EXCURSION * t.watts]
+    need = b.psu_required_w
+    fits = [t for t in usable if t.watts >= need and t.atx >= 3 and b.spike_w <= ATX3_EXCURSION * t.watts]
     if not fits and high_voltage:
-        fits = [t for t in usable if t.watts >= b.psu_min_w and b.spike_w * PSU_MARGIN <= t.watts]
+        fits = [t for t in usable if t.watts >= need and b.spike_w * PSU_MARGIN <= t.watts]
     if not fits:
         return None, (f"no single PSU in the catalog covers {watts(b.psu_min_w)}"
                       + ("" if high_voltage else " on a 120 V circuit: two PSUs or a 230 V circuit"))
     best = min(fits, key=lambda t: (t.watts, t.atx < 3, t.price_usd or math.inf))
-    return best, (f"smallest ATX {best.atx}.x tier ≥ PSU_min {watts(b.psu_min_w)} that rides out "
+    floor = (f" and ≥ the {b.floor_w:.0f} W {b.floor_label}" if b.floor_decides else "")
+    return best, (f"smallest ATX {best.atx}.x tier ≥ PSU_min {watts(b.psu_min_w)}{floor} that rides out "
                   f"~{watts(b.spike_w)} GPU spikes")
 
 
@@ -222,8 +227,11 @@ def check_build(gpu: GpuModel, n: int, cpu: CpuModel | None, *, psu_w: float | N
                 power_limit_w: float | None = None, slots: int | None = None, ram_gib: float | None = None,
                 region: Region | None = None, circuit_w: float | None = None,
                 inputs: dict[str, Any] | None = None, reasons_given: dict[str, str] | None = None,
-                psu_tier: PsuTier | None = None, ram_kit: RamKit | None = None) -> Plan:
+                psu_tier: PsuTier | None = None, ram_kit: RamKit | None = None,
+                cpu_w: float | None = None, gpu_w: float | None = None) -> Plan:
     """Judge a given build with doctor's checks; assume (and say) what was not given.
+    ``cpu_w`` (--cpu-watts) replaces the catalog's CPU package power; ``gpu_w`` (--gpu-watts) is the
+    GPU's power where the catalog has none.
 
     ``psu_tier`` / ``ram_kit``: catalog parts chosen by the recommender (priced), instead of
     the user's declared ``psu_w`` / ``ram_gib``."""
@@ -251,7 +259,7 @@ def check_build(gpu: GpuModel, n: int, cpu: CpuModel | None, *, psu_w: float | N
     if power_limit_w is None:
         assumptions.append(f"GPU power: board power of the {gpu.name}, {gpu.board_power_w or '?'} W (--power-limit to cap it)")
     declared = Declared(psu_w=psu_w, psu_atx=psu_atx, psu_tier=psu_tier or (tier_for(psu_w, psu_atx) if psu_w else None),
-                        region=region, circuit_w=circuit_w, slots=slots)
+                        region=region, circuit_w=circuit_w, slots=slots, cpu_w=cpu_w, gpu_w=gpu_w)
     facts = planned_facts(gpu, n, cpu, ram_gib, declared, power_limit_w, tuple(assumptions))
     psu: PsuTier | None = declared.psu_tier
     b = power_budget(facts)
@@ -260,7 +268,7 @@ def check_build(gpu: GpuModel, n: int, cpu: CpuModel | None, *, psu_w: float | N
         if psu is not None:
             assumptions.append(f"PSU not given: assumed {psu.tier}, {why} (--psu, --psu-atx)")
             declared = Declared(psu_w=psu.watts, psu_atx=psu.atx, psu_tier=psu, region=region,
-                                circuit_w=circuit_w, slots=slots)
+                                circuit_w=circuit_w, slots=slots, cpu_w=cpu_w, gpu_w=gpu_w)
             facts = planned_facts(gpu, n, cpu, ram_gib, declared, power_limit_w, tuple(assumptions))
             reasons["psu"] = "assumed: " + why
         else:
@@ -291,7 +299,7 @@ def plan_host(facts: Facts, declared: Declared, add: GpuModel | None = None, n_a
     assumptions = [f"{k}: {v}" + (" (name it with --cpu)" if k == "cpu" else "")
                    for k, v in sorted(facts.build.unknown.items())]
     if cpu is not None:
-        assumptions.append(f"CPU: {cpu.name} (--cpu; its TDP, lanes, cores and threads), probed as "
+        assumptions.append(f"CPU: {cpu.name} (--cpu; its package power, lanes, cores and threads), probed as "
                            f"{facts.cpu.model or 'unknown'}")
         facts = dataclasses.replace(facts, cpu=dataclasses.replace(
             facts.cpu, physical_cores=cpu.cores or facts.cpu.physical_cores,

@@ -25,7 +25,8 @@ def gpu_part(model: GpuModel | None, identity: gpu_identity.Identity | None = No
         return GpuPart(cc=identity.cc, identified_by=identity.basis)
     return GpuPart(catalog_name=model.name, board_power_w=model.board_power_w, slot_width=model.slot_width,
                    cooler=model.cooler, power_connectors=model.power_connectors, pcie_width=model.pcie_width,
-                   spike_factor=model.spike_factor, arch=model.arch, cc=model.cc,
+                   spike_factor=model.spike_factor, min_system_power_w=model.min_system_power_w,
+                   arch=model.arch, cc=model.cc,
                    identified_by=identity.basis if identity else "plan")
 
 
@@ -44,6 +45,8 @@ class Declared:
     region: Region | None = None
     circuit_w: float | None = None  # --circuit WATTS overrides the region's circuit
     slots: int | None = None
+    cpu_w: float | None = None  # --cpu-watts: the CPU's sustained package power, overriding the catalog
+    gpu_w: float | None = None  # --gpu-watts: per-GPU power where neither the probe nor the catalog knows it
 
     def circuit(self) -> tuple[str | None, float | None]:
         if self.circuit_w is not None:
@@ -58,11 +61,16 @@ def _build(origin: str, declared: Declared, cpu: CpuModel | None, parts: tuple[G
            assumptions: tuple[str, ...], unknown: dict[str, str]) -> BuildFacts:
     circuit, circuit_w = declared.circuit()
     tier = declared.psu_tier
+    package = (declared.cpu_w, "--cpu-watts") if declared.cpu_w else cpu.package_power() if cpu else None
+    if package is None and cpu is not None:
+        unknown = {**unknown, "cpu_power": f"the catalog has no TDP for {cpu.name}"}
     return BuildFacts(
         origin=origin, psu_w=declared.psu_w, psu_atx=declared.psu_atx,
         psu_8pin=tier.pcie_8pin if tier else None, psu_16pin=tier.pcie_16pin if tier else None,
         circuit=circuit, circuit_continuous_w=circuit_w, board_slots=declared.slots,
         cpu_catalog_name=cpu.name if cpu else None, cpu_tdp_w=cpu.tdp_w if cpu else None,
+        cpu_package_w=package[0] if package else None, cpu_power_basis=package[1] if package else None,
+        gpu_w_declared=declared.gpu_w,
         cpu_lanes_usable=cpu.lanes_usable if cpu else None,
         gpus=parts, assumptions=assumptions, unknown=unknown)
 

@@ -57,6 +57,9 @@ class GpuModel:
     as_of: str = cell(date=True)
     vendor: str = cell(default="nvidia", choices=("nvidia", "amd"))
     board_gpus: int = cell(default=1, lo=1, hi=8)  # GPUs on one board: 2 for the K80 and the GRID K520
+    # The GPU maker's "Required System Power" for a PC with this one card (NVIDIA's spec pages):
+    # a single-GPU PSU recommendation never goes below it (build-rules.md §8 correction).
+    min_system_power_w: float | None = cell(default=None, lo=200, hi=3000)
 
     @property
     def key(self) -> str:
@@ -101,8 +104,8 @@ class CpuModel:
     threads: int | None
     base_ghz: float | None
     boost_ghz: float | None
-    tdp_w: float | None  # Intel base power / AMD TDP: what the PSU formula uses
-    max_power_w: float | None  # Intel maximum turbo power / AMD PPT
+    tdp_w: float | None  # Intel Processor Base Power / AMD default TDP (a fact; the PSU uses package_power)
+    max_power_w: float | None  # Intel Maximum Turbo Power (PL2) / AMD PPT, where the vendor publishes it
     socket: str | None
     platform: str | None
     memory_type: str | None
@@ -120,6 +123,40 @@ class CpuModel:
     @property
     def price_usd(self) -> float | None:
         return self.street_usd if self.street_usd is not None else self.launch_price_usd
+
+    def package_power(self) -> tuple[float, str] | None:
+        """What the CPU draws under sustained all-core load, and why: the PSU formula's CPU term
+        (spec capture-and-report.md ``power.budget-exceeded``). None when the catalog has no TDP.
+
+        >>> from dataclasses import replace
+        >>> c = lookup_cpu("7950X")
+        >>> c.package_power()
+        (230.0, 'AMD PPT')
+        >>> replace(c, max_power_w=None).package_power()
+        (229.5, 'AMD PPT = 1.35 × TDP 170 W on AM5')
+        """
+        if self.max_power_w is not None:
+            return self.max_power_w, ("Intel Maximum Turbo Power (PL2)" if self.vendor == "intel" else "AMD PPT")
+        if self.tdp_w is None:
+            return None
+        if self.vendor == "amd" and self.socket in AMD_PPT_SOCKETS:
+            return round(PPT_PER_TDP * self.tdp_w, 2), f"AMD PPT = {PPT_PER_TDP} × TDP {self.tdp_w:.0f} W on {self.socket}"
+        if self.vendor == "amd":
+            return self.tdp_w, f"TDP {self.tdp_w:.0f} W (Threadripper and EPYC hold package power at TDP)"
+        return (round(INTEL_DEFAULT_PL2 * self.tdp_w, 2),
+                f"Intel's default PL2 = {INTEL_DEFAULT_PL2} × TDP {self.tdp_w:.0f} W (ARK lists no Maximum Turbo Power "
+                "for this CPU; boards often raise it: --cpu-watts)")
+
+
+# AMD's socket power limit (PPT) on AM4/AM5 is 1.35 × TDP: 230 W for a 170 W 7950X, 142 W for
+# 105 W, 88 W for 65 W (spec capture-and-report.md power.budget-exceeded; hardwareluxx.de).
+# Threadripper and EPYC run at TDP (same spec row).
+AMD_PPT_SOCKETS = ("AM4", "AM5")
+PPT_PER_TDP = 1.35
+# Intel's hardware default for PL2 when ARK gives no Maximum Turbo Power (pre-12th-gen parts):
+# "The default for this limit is 1.25 x TDP" (Intel Xeon E3-1200 v3 datasheet vol. 1, Table 21,
+# POWER_LIMIT_2; the same note in later desktop datasheets: "hardware default setting").
+INTEL_DEFAULT_PL2 = 1.25
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,15 @@
 
 Formulas are the spec's (capture-and-report.md §2 table) and build-rules.md's:
 
-* PSU_min = 1.1 × (Σ GPU power + CPU TDP + 100 W); the recommended PSU is PSU_min rounded
-  up to the next 50 W (Dettmers' rule: TDPs + 10 % for the rest, then 10 % again; his
-  4 × 250 W + 150 W example gives 1,375 W → a 1400 W unit).
-* Wall draw = (Σ GPU power + CPU TDP + 100 W) / 0.92 (a 92 %-efficient PSU; Puget's 4 ×
+* PSU_min = 1.1 × (Σ GPU power + CPU package power + 100 W); the recommended PSU is PSU_min
+  rounded up to the next 50 W (Dettmers' rule: TDPs + 10 % for the rest, then 10 % again; his
+  4 × 250 W + 150 W example gives 1,375 W → a 1400 W unit), and for one GPU never below the
+  GPU maker's required system power (NVIDIA: RTX 4090 850 W, RTX 5090 1000 W).
+* CPU package power is what the CPU sustains under all-core load, not its base TDP: Intel's
+  Maximum Turbo Power (PL2), AMD's PPT (1.35 × TDP on AM4/AM5); see
+  :meth:`dlkit.catalog.hardware.CpuModel.package_power` and build-rules.md §8 (correction
+  2026-12-03: a 14900K draws 253 W, not its 125 W base power).
+* Wall draw = (Σ GPU power + CPU package power + 100 W) / 0.92 (a 92 %-efficient PSU; Puget's 4 ×
   RTX 3090 at 300 W measured 1,717 W at the wall for about 1,580 W DC).
 * Transients: ATX 3.x PSUs must ride out excursions to 160 % of rated power for 10 ms
   (180 % for 1 ms); ATX 2.x promises nothing, so the ms-scale GPU peaks must fit under
@@ -62,6 +67,10 @@ class PowerBudget:
     gpus: tuple[GpuPower, ...]
     cpu_w: float
     cpu_label: str
+    cpu_basis: str = ""  # why cpu_w: "Intel Maximum Turbo Power (PL2)", "AMD PPT", "--cpu-watts"
+    cpu_tdp_w: float | None = None
+    floor_w: float | None = None  # the GPU maker's required system power (one-GPU builds only)
+    floor_label: str = ""
 
     @property
     def gpu_w(self) -> float:
@@ -76,8 +85,17 @@ class PowerBudget:
         return PSU_MARGIN * self.dc_w
 
     @property
+    def psu_required_w(self) -> float:
+        """The least PSU this build should have: PSU_min, or the GPU maker's figure when higher."""
+        return max(self.psu_min_w, self.floor_w or 0.0)
+
+    @property
+    def floor_decides(self) -> bool:
+        return self.floor_w is not None and self.floor_w > round_up(self.psu_min_w)
+
+    @property
     def psu_recommended_w(self) -> int:
-        return round_up(self.psu_min_w)
+        return round_up(self.psu_required_w)
 
     @property
     def wall_w(self) -> float:
@@ -95,9 +113,13 @@ class PowerBudget:
 
     def evidence(self) -> tuple[str, ...]:
         lines = [f"{g.label}: {g.watts:.0f} W ({g.basis})" for g in self.gpus]
-        lines.append(f"CPU {self.cpu_label}: {self.cpu_w:.0f} W")
+        tdp = f"; TDP {self.cpu_tdp_w:.0f} W" if self.cpu_tdp_w and self.cpu_tdp_w != self.cpu_w else ""
+        lines.append(f"CPU {self.cpu_label}: {self.cpu_w:.0f} W ({self.cpu_basis or 'package power'}{tdp})")
         lines.append(f"rest of the system: {OTHER_W:.0f} W")
         lines.append(f"PSU_min = {PSU_MARGIN} × ({self.gpu_w:.0f} + {self.cpu_w:.0f} + {OTHER_W:.0f}) W = {watts(self.psu_min_w)}")
+        if self.floor_w is not None:
+            lines.append(f"{self.floor_label}: {self.floor_w:.0f} W"
+                         + (" (decides the recommended PSU)" if self.floor_decides else ""))
         return tuple(lines)
 
 
@@ -124,13 +146,21 @@ def power_budget(facts: Facts) -> PowerBudget | str:
             watts, basis = part.board_power_w, f"board power of the {part.catalog_name} (catalog)"
         elif g.power_default_limit_w:
             watts, basis = g.power_default_limit_w, "default power limit"
+        elif facts.build.gpu_w_declared:
+            watts, basis = facts.build.gpu_w_declared, "--gpu-watts"
         else:
-            return f"the power of {gpu_label(facts.gpus[i], i)} is unknown (not reported, and not in the catalog)"
+            return (f"the power of {gpu_label(facts.gpus[i], i)} is unknown (not reported, and not in the catalog); "
+                    "give it with --gpu-watts W")
         rows.append(GpuPower(gpu_label(facts.gpus[i], i), watts, basis, part.spike_factor if part else None))
-    if facts.build.cpu_tdp_w is None:
-        why = facts.build.unknown.get("cpu") or f"CPU {facts.cpu.model or '(model unknown)'} is not in the CPU catalog"
-        return f"the CPU's TDP is unknown: {why}"
-    return PowerBudget(tuple(rows), facts.build.cpu_tdp_w, facts.build.cpu_catalog_name or facts.cpu.model or "CPU")
+    build = facts.build
+    if build.cpu_package_w is None:
+        why = (build.unknown.get("cpu_power") or build.unknown.get("cpu")
+               or f"CPU {facts.cpu.model or '(model unknown)'} is not in the CPU catalog")
+        return f"the CPU's package power is unknown: {why}; give it with --cpu-watts W"
+    floor = parts[0].min_system_power_w if len(facts.gpus) == 1 and parts else None
+    return PowerBudget(tuple(rows), build.cpu_package_w, build.cpu_catalog_name or facts.cpu.model or "CPU",
+                       build.cpu_power_basis or "", build.cpu_tdp_w, floor,
+                       f"the GPU maker's required system power for the {parts[0].catalog_name}" if floor else "")
 
 
 def lane_split(lanes: int, n: int, want: int = 16) -> list[int]:

@@ -7,6 +7,7 @@ Formulas: buildmath.py.
 
 from __future__ import annotations
 
+import math
 import re
 
 from dlkit.checks.buildmath import (
@@ -26,6 +27,22 @@ from dlkit.report import Finding, Severity
 DECLARE_PSU = "dlkit plan-build --from-host --psu WATTS --psu-atx 2|3"
 SET_LIMIT = ("sudo nvidia-smi -pm 1              # keep the setting while no process runs\n"
              "sudo nvidia-smi -pl {w}            # every GPU; add -i N for one GPU (resets at reboot: put it in a systemd unit)")
+
+
+# A circuit carries 80 % of its breaker rating continuously (NEC 210.20(A), build-rules.md §5):
+# above the rating itself the breaker trips, which is an error, not a warning.
+CONTINUOUS_SHARE = 0.8
+
+
+def _unknown(code: str, facts: Facts, why: str, declared: bool) -> Finding:
+    """A power check that cannot run: a warning where the user asked for it (a plan, or a
+    declared PSU or circuit), so no build passes on a check that never ran; else skipped."""
+    if declared or facts.build.origin == "plan":
+        return Finding(code, Severity.WARNING, "power check could not run: " + why.split(";")[0],
+                       f"{why}. Until then nothing says this PSU and circuit suffice.",
+                       "dlkit plan-build ... --cpu-watts WATTS   # the CPU's PL2 / PPT\n"
+                       "dlkit plan-build ... --gpu-watts WATTS   # per GPU, where unknown")
+    return skipped(code, f"power budget unknown: {why}")
 
 
 # Below this a power limit is no longer a what-if: NVIDIA's minimum limits for desktop and
@@ -60,16 +77,16 @@ def _bigger_psu(b: PowerBudget, facts: Facts) -> str:
     return f"# a PSU of at least {b.psu_recommended_w} W,"
 
 
-@check("power.budget-exceeded", "the PSU is smaller than 1.1 × (GPU power + CPU TDP + 100 W)")
+@check("power.budget-exceeded", "the PSU is smaller than 1.1 × (GPU power + CPU package power + 100 W)")
 def budget_exceeded(facts: Facts) -> Finding:
     code = "power.budget-exceeded"
     b = power_budget(facts)
     if isinstance(b, str):
-        return skipped(code, f"power budget unknown: {b}")
+        return _unknown(code, facts, b, bool(facts.build.psu_w))
     psu = facts.build.psu_w
     if not psu and facts.build.psu_unavailable:  # a planner looked for one and none is big enough
         return Finding(
-            code, Severity.WARNING, f"no single PSU covers {watts(b.psu_min_w)}",
+            code, Severity.ERROR, f"no single PSU covers {watts(b.psu_min_w)}",
             f"{facts.build.psu_unavailable}. Past about 1600 W, one consumer PSU on a 120 V circuit is not enough.",
             "# two PSUs (one for the GPUs, an add2psu adapter), a 230 V circuit, or cap the GPUs:\n"
             "sudo nvidia-smi -pl WATTS", b.evidence())
@@ -89,6 +106,14 @@ def budget_exceeded(facts: Facts) -> Finding:
             f"{_bigger_psu(b, facts)} or cap the GPUs:\n"
             + SET_LIMIT.format(w=limit if limit and limit >= LOWEST_USEFUL_LIMIT_W else "WATTS"),
             evidence)
+    if b.floor_w is not None and psu < b.floor_w:
+        return Finding(
+            code, Severity.WARNING,
+            f"PSU {watts(psu)} is below the {b.floor_w:.0f} W {b.floor_label}",
+            f"The formula's {watts(b.psu_min_w)} fits, but the GPU maker sizes its figure for a whole PC with "
+            "headroom for the card's transients and the PSU's ageing; below it the maker does not support the build.",
+            f"# a PSU of at least {b.psu_recommended_w} W, or cap the GPU:\n" + SET_LIMIT.format(w="WATTS"),
+            evidence)
     return ok(code, f"PSU {watts(psu)} covers the {watts(b.psu_min_w)} minimum (recommended {b.psu_recommended_w} W)",
               evidence=evidence)
 
@@ -98,7 +123,7 @@ def transient_risk(facts: Facts) -> Finding:
     code = "power.transient-risk"
     b = power_budget(facts)
     if isinstance(b, str):
-        return skipped(code, f"power budget unknown: {b}")
+        return _unknown(code, facts, b, bool(facts.build.psu_w))
     spiky = [g for g in b.gpus if g.spike_factor and g.spike_factor > 1.0]
     if not spiky:
         return ok(code, "no GPU here is known for large millisecond power spikes")
@@ -137,7 +162,7 @@ def circuit_exceeded(facts: Facts) -> Finding:
     code = "power.circuit-exceeded"
     b = power_budget(facts)
     if isinstance(b, str):
-        return skipped(code, f"power budget unknown: {b}")
+        return _unknown(code, facts, b, bool(facts.build.circuit_continuous_w))
     limit = facts.build.circuit_continuous_w
     if not limit:
         return skipped(code, f"no wall circuit declared; estimated wall draw {watts(b.wall_w)}. "
@@ -147,11 +172,14 @@ def circuit_exceeded(facts: Facts) -> Finding:
     if b.wall_w > limit:
         what_if = _what_if(b, facts.build.psu_w, limit)
         per_gpu = b.limit_for_dc(limit * WALL_EFFICIENCY)
+        breaker_w = limit / CONTINUOUS_SHARE
         return Finding(
-            code, Severity.WARNING,
+            code, Severity.ERROR if b.wall_w > breaker_w else Severity.WARNING,
             f"estimated wall draw {watts(b.wall_w)} exceeds the {watts(limit)} continuous limit of {facts.build.circuit or 'the circuit'}",
             "A circuit may carry 80 % of its breaker rating continuously; hours of training above that trip "
-            "the breaker or heat the wiring. " + ("What a power limit changes: " + "; ".join(what_if) + "." if what_if else ""),
+            "the breaker or heat the wiring"
+            + (f", and this is above the breaker's {watts(breaker_w)} rating itself, so it trips under load. "
+               if b.wall_w > breaker_w else ". ") + ("What a power limit changes: " + "; ".join(what_if) + "." if what_if else ""),
             "# put the machine on its own 20 A / 120 V or 230 V circuit, or cap the GPUs:\n"
             + SET_LIMIT.format(w=per_gpu if per_gpu and per_gpu >= LOWEST_USEFUL_LIMIT_W else "WATTS"),
             evidence)
@@ -176,6 +204,15 @@ def _connectors_needed(spec: str) -> tuple[int, int] | None:
     return eight, sum(int(n) for n, kind in found if kind == "16pin")
 
 
+def adapter_8pins(board_power_w: float | None) -> int:
+    """PCIe 8-pin cables a 12V-2x6 adapter needs for a card of this board power (unknown: 600 W).
+
+    >>> adapter_8pins(130), adapter_8pins(300), adapter_8pins(320), adapter_8pins(450), adapter_8pins(575)
+    (1, 2, 3, 3, 4)
+    """
+    return max(1, math.ceil((board_power_w or 600) / 150))
+
+
 @check("power.connectors", "the PSU lacks PCIe power connectors for the GPUs")
 def connectors(facts: Facts) -> Finding:
     code = "power.connectors"
@@ -195,9 +232,11 @@ def connectors(facts: Facts) -> Finding:
             if spare16:
                 spare16 -= 1
             else:
-                # No native plug: the bundled adapter takes 150 W per 8-pin, so 3 for a
-                # 450 W card and 4 for 600 W (HF perf_hardware.md: one cable per socket).
-                need8_total += 3 if (part.board_power_w or 600) <= 450 else 4
+                # No native plug: the bundled adapter takes one 150 W PCIe 8-pin per 150 W of
+                # board power. NVIDIA's spec pages: "2x PCIe 8-pin (adapter)" for the 300 W
+                # RTX 5070 Ti, 3 for the 320 W RTX 4080 and the 450 W RTX 4090, 4 for the 575 W
+                # RTX 5090 (HF perf_hardware.md: one cable per socket).
+                need8_total += adapter_8pins(part.board_power_w)
     evidence = tuple(f"{name}: {spec}" for name, spec in
                      ((p.catalog_name, p.power_connectors) for p in facts.build.gpus)) + (
         f"PSU: {have8 or 0}× PCIe 8-pin, {have16 or 0}× 12V-2x6",)

@@ -70,6 +70,8 @@ def plan_build(
     psu: Optional[float] = typer.Option(None, "--psu", metavar="WATTS", help="The PSU's rated watts."),
     psu_atx: Optional[int] = typer.Option(None, "--psu-atx", metavar="2|3", help="The PSU's ATX version (3 = ATX 3.x with 12V-2x6)."),
     power_limit: Optional[float] = typer.Option(None, "--power-limit", metavar="WATTS", help="Per-GPU power limit (nvidia-smi -pl)."),
+    cpu_watts: Optional[float] = typer.Option(None, "--cpu-watts", metavar="WATTS", help="The CPU's sustained package power (Intel PL2, AMD PPT), replacing the catalog's."),
+    gpu_watts: Optional[float] = typer.Option(None, "--gpu-watts", metavar="WATTS", help="Per-GPU power for a probed GPU that reports none and is not in the catalog."),
     slots: Optional[int] = typer.Option(None, "--slots", metavar="N", help="The board's expansion slots (default: 7, ATX)."),
     ram: Optional[float] = typer.Option(None, "--ram", metavar="GiB", help="System RAM (default: recommended for the GPUs)."),
     circuit: Optional[str] = typer.Option(None, "--circuit", metavar="REGION|WATTS", help="Wall circuit: a region code or continuous watts (default: the region's, US 15 A/120 V = 1440 W)."),
@@ -98,7 +100,7 @@ def plan_build(
                 render_list(table, rows, Console())
             raise typer.Exit(0)
         plan = _plan(budget, gpus, min_vram, workload, region, gpu, cpu, psu, psu_atx, power_limit, slots, ram,
-                     circuit, from_host, from_)
+                     circuit, from_host, from_, cpu_watts, gpu_watts)
     except (UnknownPart, PlanError, CaptureError) as exc:
         _fail(str(exc))
     except CatalogError as exc:  # dlkit's own data is broken: say so, no traceback
@@ -114,9 +116,10 @@ def plan_build(
 
 
 def _plan(budget, gpus, min_vram, workload, region, gpu, cpu, psu, psu_atx, power_limit, slots, ram, circuit,
-          from_host, from_):
+          from_host, from_, cpu_watts=None, gpu_watts=None):
     for name, value, unit in (("--budget", budget, "US dollars"), ("--psu", psu, "watts"), ("--power-limit", power_limit, "watts"),
-                              ("--ram", ram, "GiB"), ("--min-vram", min_vram, "GiB")):
+                              ("--ram", ram, "GiB"), ("--min-vram", min_vram, "GiB"), ("--cpu-watts", cpu_watts, "watts"),
+                              ("--gpu-watts", gpu_watts, "watts")):
         _positive(name, value, unit)
     if gpus < 1 or gpus > 16:
         _fail(f"--gpus must be between 1 and 16, not {gpus}")
@@ -128,10 +131,12 @@ def _plan(budget, gpus, min_vram, workload, region, gpu, cpu, psu, psu_atx, powe
         _fail(f"--workload is one of {', '.join(WORKLOADS)}, not {workload!r}")
     where = lookup_region(region)
     circuit_region, circuit_w = _circuit(circuit)
-    declared = Declared(psu_w=psu, psu_atx=psu_atx, region=circuit_region or where, circuit_w=circuit_w, slots=slots)
+    declared = Declared(psu_w=psu, psu_atx=psu_atx, region=circuit_region or where, circuit_w=circuit_w, slots=slots,
+                        cpu_w=cpu_watts, gpu_w=gpu_watts)
     inputs = {k: v for k, v in dict(budget_usd=budget, gpus=gpus, min_vram_gib=min_vram, workload=workload, region=region,
                                     gpu=gpu, cpu=cpu, psu_w=psu, psu_atx=psu_atx, power_limit_w=power_limit, slots=slots,
-                                    ram_gib=ram, circuit=circuit, from_host=from_host or None, from_=from_).items()
+                                    ram_gib=ram, circuit=circuit, from_host=from_host or None, from_=from_,
+                                    cpu_watts=cpu_watts, gpu_watts=gpu_watts).items()
               if v is not None}
     if from_host and from_:
         _fail("--from-host and --from cannot be combined")
@@ -146,7 +151,7 @@ def _plan(budget, gpus, min_vram, workload, region, gpu, cpu, psu, psu_atx, powe
         facts, _ = gather(host)
         return plan_host(facts, declared, add, gpus if add else 0, power_limit, inputs, lookup_cpu(cpu) if cpu else None)
     if budget is not None:
-        if gpu or cpu or psu or power_limit:
+        if gpu or cpu or psu or power_limit or cpu_watts or gpu_watts:
             _fail("--budget recommends parts; to check given parts use --gpu/--cpu/--psu without --budget")
         return recommend(budget, gpus, workload, where, min_vram)
     if gpu is None:
@@ -155,4 +160,4 @@ def _plan(budget, gpus, min_vram, workload, region, gpu, cpu, psu, psu_atx, powe
     _check_power_limit(power_limit, model)
     return check_build(model, gpus, lookup_cpu(cpu) if cpu else None, psu_w=psu, psu_atx=psu_atx,
                        power_limit_w=power_limit, slots=slots, ram_gib=ram, region=circuit_region or where,
-                       circuit_w=circuit_w, inputs=inputs)
+                       circuit_w=circuit_w, inputs=inputs, cpu_w=cpu_watts, gpu_w=gpu_watts)

@@ -77,9 +77,11 @@ def _power_lines(plan: Plan) -> list[str]:
     pw = plan.power_json()
     if pw is None:
         return []
-    lines = [f"GPUs {sum(pw['gpu_watts']):.0f} W + CPU {pw['cpu_watts']:.0f} W + rest 100 W = {pw['dc_watts_estimated']:.0f} W DC",
+    cpu_why = f" ({pw['cpu_power_basis']})" if pw["cpu_power_basis"] else ""
+    floor = (f" ({pw['psu_floor_basis']}: {pw['psu_floor_watts']:.0f} W, above PSU_min)" if pw["psu_floor_decides"] else "")
+    lines = [f"GPUs {sum(pw['gpu_watts']):.0f} W + CPU {pw['cpu_watts']:.0f} W{cpu_why} + rest 100 W = {pw['dc_watts_estimated']:.0f} W DC",
              f"PSU minimum 1.1 × {pw['dc_watts_estimated']:.0f} W = {pw['psu_min_watts']:.0f} W → recommended "
-             f"{plan.psu_watts_recommended} W" + (f"; PSU {pw['psu_watts']:.0f} W ATX {pw['psu_atx'] or '?'}.x" if pw["psu_watts"] else ""),
+             f"{plan.psu_watts_recommended} W{floor}" + (f"; PSU {pw['psu_watts']:.0f} W ATX {pw['psu_atx'] or '?'}.x" if pw["psu_watts"] else ""),
              f"wall draw ≈ {pw['wall_watts_estimated']:.0f} W at 92 % efficiency"
              + (f" (circuit: {pw['circuit']}, {pw['circuit_continuous_watts']:.0f} W continuous)" if pw["circuit"] else "")]
     if pw["spike_watts_estimated"] > pw["dc_watts_estimated"]:
