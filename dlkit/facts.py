@@ -295,6 +295,19 @@ class GpuPart:
 
 
 @dataclass(frozen=True)
+class LaneWiring:
+    """The CPU platform's PCIe wiring (from the catalog's platforms table)."""
+
+    platform: str
+    gpu_slot_lanes: int | None  # CPU lanes wired to graphics slots; None: unknown
+    splits: tuple[tuple[int, ...], ...] = ()  # the splits boards make; (): any split of gpu_slot_lanes
+    chipset_uplink_gen: int | None = None
+    chipset_uplink_width: int | None = None
+    chipset_slot_width: int | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
 class BuildFacts:
     """What no probe can see (the PSU, the wall circuit, the board's slots) and catalog data
     for the parts, so the power, lane, slot and cooling checks judge a planned machine and a
@@ -315,6 +328,7 @@ class BuildFacts:
     cpu_power_basis: str | None = None  # "Intel Maximum Turbo Power (PL2)", "AMD PPT", "--cpu-watts", ...
     gpu_w_declared: float | None = None  # --gpu-watts: power of a GPU neither probed nor in the catalog
     cpu_lanes_usable: int | None = None  # per socket
+    lane_wiring: LaneWiring | None = None  # how the platform wires those lanes to slots
     gpus: tuple[GpuPart, ...] = ()
     assumptions: tuple[str, ...] = ()  # what was assumed, said to the user
     unknown: dict[str, str] = field(default_factory=dict)

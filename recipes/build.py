@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dlkit.catalog.hardware import CpuModel, GpuModel, PsuTier, RamKit, Region, cpus, psus, ram_kits
-from dlkit.checks.buildmath import ATX3_EXCURSION, PSU_MARGIN, PowerBudget, power_budget, watts
+from dlkit.checks.buildmath import ATX3_EXCURSION, PSU_MARGIN, PowerBudget, allocate_lanes, power_budget, watts
 from dlkit.engine import run_checks
 from dlkit.facts import Facts
 from dlkit.report import EXIT_CODES, Finding, sort_findings, worst_status
-from dlkit.recipes.machine import Declared, add_gpus, planned_facts, with_build
+from dlkit.recipes.machine import Declared, add_gpus, lane_wiring, planned_facts, with_build
 
 SCHEMA = "dlkit.plan-build/1"
 PLAN_CHECKS = (
@@ -128,22 +128,30 @@ def _newest_year(rows: tuple[Any, ...]) -> int:
 
 
 def typical_cpu(n_gpus: int, pcie_gen: int | None = None) -> tuple[CpuModel, str]:
-    """The cheapest recent desktop/workstation CPU with x16 lanes and 4 cores per GPU (build-rules.md
-    §2: Puget's 4 cores per GPU; cpu-and-memory.md §5 lane budgets) and, where the GPU's PCIe
-    generation is known, a CPU link at least that fast; and why. Server parts only when nothing
-    else fits (they need a server board)."""
-    lanes, cores = 16 * n_gpus, max(4, 4 * n_gpus)
+    """The cheapest recent desktop/workstation CPU whose platform gives every GPU at least x8 from
+    the CPU (x8 per GPU costs little: cpu-and-memory.md §5, Dettmers, io.net) and 4 cores per GPU
+    (build-rules.md §2, Puget) and, where the GPU's PCIe generation is known, a CPU link at least
+    that fast; and why. Server parts only when nothing else fits (they need a server board)."""
+    cores = max(4, 4 * n_gpus)
     newest = _newest_year(cpus())
-    fits = [c for c in cpus() if c.price_usd and c.lanes_usable and c.cores and c.year
-            and c.lanes_usable >= lanes and c.cores >= cores and c.year >= newest - RECENT_YEARS]
+    fits = [c for c in cpus() if c.price_usd and c.cores and c.year and _x8_each(c, n_gpus)
+            and c.cores >= cores and c.year >= newest - RECENT_YEARS]
     if not fits:
-        raise PlanError(f"no CPU in the catalog has {lanes} PCIe lanes and {cores} cores for {n_gpus} GPUs")
+        raise PlanError(f"no CPU in the catalog gives {n_gpus} GPUs x8 each from the CPU with {cores} cores")
     fast = [c for c in fits if pcie_gen is None or (c.pcie_gen or 0) >= pcie_gen] or fits
     pool = [c for c in fast if c.segment != "server"] or fast
     best = min(pool, key=lambda c: (c.price_usd, -(c.lanes_usable or 0)))
     gen = f", PCIe Gen{best.pcie_gen}" if best.pcie_gen else ""
-    return best, (f"cheapest recent {best.segment} CPU with ≥ {lanes} PCIe lanes (x16 per GPU) and ≥ {cores} cores "
-                  f"(4 per GPU): {best.lanes_usable} lanes{gen}, {best.cores}C/{best.threads}T")
+    split = "/".join(f"x{link.width}" for link in allocate_lanes(lane_wiring(best), [16] * n_gpus))
+    return best, (f"cheapest recent {best.segment} CPU that gives {n_gpus} GPU(s) ≥ x8 each from the CPU ({split}) "
+                  f"and ≥ {cores} cores (4 per GPU): {best.cores}C/{best.threads}T{gen}")
+
+
+def _x8_each(cpu: CpuModel, n_gpus: int) -> bool:
+    wiring = lane_wiring(cpu)
+    if wiring is None or wiring.gpu_slot_lanes is None:
+        return False
+    return all(link.via == "CPU" and link.width >= 8 for link in allocate_lanes(wiring, [16] * n_gpus))
 
 
 def choose_psu(b: PowerBudget, region: Region | None) -> tuple[PsuTier | None, str]:

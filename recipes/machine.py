@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from dlkit import __version__
 from dlkit.catalog import gpu_identity
-from dlkit.catalog.hardware import CpuModel, GpuModel, PsuTier, Region, find_cpu
-from dlkit.facts import BuildFacts, CpuFacts, Facts, GpuFacts, GpuPart, MemoryFacts, RunFacts
+from dlkit.catalog.hardware import CpuModel, GpuModel, PsuTier, Region, find_cpu, lookup_platform_for
+from dlkit.facts import BuildFacts, CpuFacts, Facts, GpuFacts, GpuPart, LaneWiring, MemoryFacts, RunFacts
 
 GIB = 1024  # MiB per GiB
 
@@ -57,6 +57,18 @@ class Declared:
         return None, None
 
 
+def lane_wiring(cpu: CpuModel | None) -> LaneWiring | None:
+    """The CPU's platform wiring; HEDT rows give every usable lane (less CPU NVMe) to slots."""
+    p = lookup_platform_for(cpu) if cpu else None
+    if p is None:
+        return None
+    lanes = p.gpu_slot_lanes
+    if lanes is None and cpu.lanes_usable is not None:
+        lanes = cpu.lanes_usable - (p.cpu_nvme_lanes or 0)
+    return LaneWiring(p.platform, lanes, p.splits(), p.chipset_uplink_gen, p.chipset_uplink_width,
+                      p.chipset_slot_width, p.source)
+
+
 def _build(origin: str, declared: Declared, cpu: CpuModel | None, parts: tuple[GpuPart, ...],
            assumptions: tuple[str, ...], unknown: dict[str, str]) -> BuildFacts:
     circuit, circuit_w = declared.circuit()
@@ -71,7 +83,7 @@ def _build(origin: str, declared: Declared, cpu: CpuModel | None, parts: tuple[G
         cpu_catalog_name=cpu.name if cpu else None, cpu_tdp_w=cpu.tdp_w if cpu else None,
         cpu_package_w=package[0] if package else None, cpu_power_basis=package[1] if package else None,
         gpu_w_declared=declared.gpu_w,
-        cpu_lanes_usable=cpu.lanes_usable if cpu else None,
+        cpu_lanes_usable=cpu.lanes_usable if cpu else None, lane_wiring=lane_wiring(cpu),
         gpus=parts, assumptions=assumptions, unknown=unknown)
 
 

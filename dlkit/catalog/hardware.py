@@ -21,7 +21,7 @@ from typing import Any
 from dlkit.catalog.names import UnknownPart, match_part
 from dlkit.catalog.tables import cell, shipped
 
-HARDWARE_TABLES = ("gpus", "cpus", "psus", "ram", "regions")
+HARDWARE_TABLES = ("gpus", "cpus", "psus", "ram", "regions", "platforms")
 
 
 @dataclass(frozen=True)
@@ -201,7 +201,44 @@ class Region:
     as_of: str = cell(date=True)
 
 
-_MODELS: dict[str, type] = {"gpus": GpuModel, "cpus": CpuModel, "psus": PsuTier, "ram": RamKit, "regions": Region}
+@dataclass(frozen=True)
+class Platform:
+    """How a platform wires its PCIe lanes (issue 13): CPU lanes to graphics slots and the
+    splits boards make of them, CPU lanes for NVMe, and the chipset uplink its slots share."""
+
+    platform: str  # the chipset (X570, W790) or, for desktop sockets, the socket (AM5, LGA1700)
+    socket: str
+    gpu_slot_lanes: int | None  # None: every usable CPU lane goes to slots (HEDT, workstation, server)
+    gpu_splits: tuple[str, ...]  # "16", "8+8", "8+4+4"; empty: any split of the slot lanes
+    cpu_nvme_lanes: int | None
+    chipset_uplink_gen: int | None = cell(lo=1, hi=6)
+    chipset_uplink_width: int | None = cell(lo=1, hi=16)
+    chipset_slot_width: int | None = cell(lo=1, hi=16)  # a GPU in a chipset slot gets at most this
+    note: str | None = cell()
+    source: str = cell()
+    as_of: str = cell(date=True)
+
+    def splits(self) -> tuple[tuple[int, ...], ...]:
+        """The splits as widths.
+
+        >>> lookup_platform_for(lookup_cpu("7950X")).splits()
+        ((16,), (8, 8))
+        """
+        return tuple(tuple(int(w) for w in s.split("+")) for s in self.gpu_splits)
+
+
+def lookup_platform_for(cpu: CpuModel) -> Platform | None:
+    """The wiring of ``cpu``'s platform: by its chipset, else by its socket."""
+    rows = _load("platforms")
+    for key, attr in ((cpu.platform, "platform"), (cpu.socket, "platform"), (cpu.socket, "socket")):
+        hit = [p for p in rows if key and getattr(p, attr) == key]
+        if hit:
+            return hit[0]
+    return None
+
+
+_MODELS: dict[str, type] = {"gpus": GpuModel, "cpus": CpuModel, "psus": PsuTier, "ram": RamKit, "regions": Region,
+                            "platforms": Platform}
 
 
 def _load(table: str) -> tuple[Any, ...]:

@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass
 
 from dlkit.catalog import gpu_identity
-from dlkit.facts import Facts, GpuFacts
+from dlkit.facts import Facts, GpuFacts, LaneWiring
 
 OTHER_W = 100.0  # board, drives, fans, RAM: Dettmers' "+100 W"
 PSU_MARGIN = 1.1
@@ -178,6 +178,36 @@ def lane_split(lanes: int, n: int, want: int = 16) -> list[int]:
         i = max(j for j, w in enumerate(widths) if w == max(widths))
         widths[i] //= 2
     return widths
+
+
+# Per lane and direction after line encoding, GB/s (PCI-SIG rates, shared/reference/pcie.md §1).
+PCIE_GBS_PER_LANE = {1: 0.25, 2: 0.5, 3: 0.985, 4: 1.97, 5: 3.94, 6: 7.56}
+
+
+@dataclass(frozen=True)
+class Link:
+    width: int
+    via: str  # "CPU" | "chipset"
+
+
+def allocate_lanes(wiring: LaneWiring, wants: list[int]) -> list[Link]:
+    """The links ``wants`` GPUs get on a platform: the board split with the most CPU-attached
+    slots (then the widest narrowest one) that the count allows; GPUs past it sit on chipset
+    slots. HEDT platforms (no fixed splits) halve the widest link until the slot lanes suffice.
+
+    >>> am5 = LaneWiring("AM5", 16, ((16,), (8, 8)), 4, 4, 4)
+    >>> [f"x{l.width} {l.via}" for l in allocate_lanes(am5, [16, 16, 16])]
+    ['x8 CPU', 'x8 CPU', 'x4 chipset']
+    >>> [l.width for l in allocate_lanes(LaneWiring("X99", 28), [16, 16, 16])]
+    [8, 8, 8]
+    """
+    if wiring.splits:
+        best = max((s for s in wiring.splits if len(s) <= len(wants)), key=lambda s: (len(s), min(s)))
+        chipset = wiring.chipset_slot_width or 4
+        return ([Link(min(want, width), "CPU") for want, width in zip(wants, best)]
+                + [Link(min(want, chipset), "chipset") for want in wants[len(best):]])
+    widths = lane_split(wiring.gpu_slot_lanes or 0, len(wants), max(wants))
+    return [Link(min(want, width), "CPU") for want, width in zip(wants, widths)]
 
 
 def slots_needed(widths: list[float]) -> int:

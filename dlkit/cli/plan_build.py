@@ -25,7 +25,7 @@ from dlkit.recipes.recommend import WORKLOADS, recommend
 from dlkit.render.plan import list_json, plan_json, plan_markdown, render_list, render_plan
 
 LIST_NAMES = {"gpus": "gpus", "gpu": "gpus", "cpus": "cpus", "cpu": "cpus", "psus": "psus", "psu": "psus",
-              "ram": "ram", "regions": "regions", "region": "regions"}
+              "ram": "ram", "regions": "regions", "region": "regions", "platforms": "platforms", "platform": "platforms"}
 
 
 # Far past any workstation, so arithmetic on the inputs stays in range.
@@ -77,7 +77,7 @@ def plan_build(
     circuit: Optional[str] = typer.Option(None, "--circuit", metavar="REGION|WATTS", help="Wall circuit: a region code or continuous watts (default: the region's, US 15 A/120 V = 1440 W)."),
     from_host: bool = typer.Option(False, "--from-host", help="Start from this machine's probed parts."),
     from_: Optional[str] = typer.Option(None, "--from", metavar="CAPTURE", help="Start from a doctor capture (or collect_env / nvidia-smi file)."),
-    list_: Optional[str] = typer.Option(None, "--list", metavar="gpus|cpus|psus|ram|regions", help="Show catalog rows and exit."),
+    list_: Optional[str] = typer.Option(None, "--list", metavar="gpus|cpus|psus|ram|regions|platforms", help="Show catalog rows and exit."),
     as_json: bool = typer.Option(False, "--json", help="Print one dlkit.plan-build/1 JSON document."),
     as_markdown: bool = typer.Option(False, "--markdown", help="Print Markdown."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Also show checks that passed or were skipped."),

@@ -19,13 +19,17 @@ LIST_COLUMNS = {
     "gpus": (("name", "GPU"), ("memory_gib", "GiB"), ("bandwidth_gbs", "GB/s"), ("bf16_tflops", "BF16 TF"),
              ("fp32_tflops", "FP32 TF"), ("board_power_w", "W"), ("slot_width", "slots"), ("cooler", "cooler"),
              ("pcie_width", "PCIe x"), ("msrp_usd", "MSRP $"), ("street_usd", "street $"), ("as_of", "as of")),
-    "cpus": (("name", "CPU"), ("cores", "cores"), ("threads", "thr"), ("tdp_w", "TDP W"), ("platform", "platform"),
+    "cpus": (("name", "CPU"), ("cores", "cores"), ("threads", "thr"), ("tdp_w", "TDP W"), ("max_power_w", "PL2/PPT W"),
+             ("platform", "platform"),
              ("lanes_usable", "lanes"), ("pcie_gen", "gen"), ("memory_channels", "mem ch"),
              ("launch_price_usd", "launch $"), ("as_of", "as of")),
     "psus": (("tier", "tier"), ("watts", "W"), ("atx", "ATX"), ("pcie_8pin", "8-pin"), ("pcie_16pin", "12V-2x6"),
              ("efficiency", "efficiency"), ("example", "example"), ("price_usd", "$"), ("as_of", "as of")),
     "ram": (("kit", "kit"), ("capacity_gib", "GiB"), ("type", "type"), ("speed_mts", "MT/s"), ("price_usd", "$"),
             ("price_as_of", "price as of")),
+    "platforms": (("platform", "platform"), ("socket", "socket"), ("gpu_slot_lanes", "GPU lanes"),
+                  ("gpu_splits", "splits"), ("cpu_nvme_lanes", "NVMe"), ("chipset_uplink_gen", "uplink gen"),
+                  ("chipset_uplink_width", "uplink x"), ("note", "note")),
     "regions": (("region", "code"), ("name", "region"), ("volts", "V"), ("amps", "A"), ("continuous_w", "continuous W"),
                 ("price_factor", "price ×"), ("as_of", "as of")),
 }
@@ -40,6 +44,8 @@ def _cell(v: Any) -> str:
         return "—"
     if isinstance(v, float):
         return f"{v:g}"
+    if isinstance(v, (tuple, list)):
+        return ", ".join(_cell(x) for x in v) or "—"
     return str(v)
 
 
