@@ -11,7 +11,17 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from dlkit.catalog.hardware import CpuModel, GpuModel, PsuTier, RamKit, Region, cpus, psus, ram_kits
+from dlkit.catalog.hardware import (
+    CpuModel,
+    GpuModel,
+    PsuTier,
+    RamKit,
+    Region,
+    cpus,
+    lookup_platform_for,
+    psus,
+    ram_kits,
+)
 from dlkit.checks.buildmath import ATX3_EXCURSION, PSU_MARGIN, PowerBudget, allocate_lanes, power_budget, watts
 from dlkit.engine import run_checks
 from dlkit.facts import Facts
@@ -181,11 +191,17 @@ def ram_need_gib(gpu: GpuModel, n: int) -> float:
 
 
 def choose_ram(need_gib: float, cpu: CpuModel) -> tuple[RamKit | None, str]:
-    kits = [k for k in ram_kits() if k.capacity_gib >= need_gib and (not cpu.memory_type or k.type == cpu.memory_type)]
+    """The smallest kit of the CPU's memory type and module kind (RDIMM on TRX50, WRX90, W790)."""
+    platform = lookup_platform_for(cpu)
+    registered = platform is not None and platform.dimm.upper() == "RDIMM"
+    kinds = "registered ECC " if registered else ""
+    kits = [k for k in ram_kits() if k.capacity_gib >= need_gib and (not cpu.memory_type or k.type == cpu.memory_type)
+            and k.registered == registered]
     if not kits:
-        return None, f"no {cpu.memory_type or ''} kit of {need_gib:.0f} GiB or more in the catalog"
+        return None, f"no {cpu.memory_type or ''} {kinds}kit of {need_gib:.0f} GiB or more in the catalog"
     best = min(kits, key=lambda k: (k.capacity_gib, k.price_usd or math.inf))
-    return best, f"smallest {best.type} kit ≥ {need_gib:.0f} GiB (≥ all GPUs' memory, ≥ 32 GiB)"
+    return best, (f"smallest {best.type} {kinds}kit ≥ {need_gib:.0f} GiB (≥ all GPUs' memory, ≥ 32 GiB)"
+                  + (f"; {platform.platform} takes registered DIMMs" if registered else ""))
 
 
 def _price(value: float | None, region: Region | None) -> float | None:

@@ -100,7 +100,10 @@ def test_4090_on_atx2_850w_warns_transients_and_atx3_passes():
 def test_four_gpus_on_a_14900k_oversubscribe_and_a_7960x_does_not():
     assert "pcie.lanes-oversubscribed" in codes(plan("RTX 4090", 4, "i9-14900K"), "warning")
     tr = plan("RTX 4090", 4, "Threadripper 7960X")
-    assert {f.code: f.severity.value for f in tr.findings}["pcie.lanes-oversubscribed"] == "ok"
+    # TRX50: the CPU's 48 PCIe 5.0 slot lanes (ascii.jp, AMD's package wiring) give x16/x16/x8/x8:
+    # every GPU at x8 or more from the CPU, so information, not a warning
+    f = {f.code: f for f in tr.findings}["pcie.lanes-oversubscribed"]
+    assert (f.severity.value, f.title) == ("info", "4 GPUs on TRX50: x16/x16/x8/x8 from the CPU")
 
 
 def test_four_three_slot_4090s_on_seven_slots_fail():

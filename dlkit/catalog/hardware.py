@@ -182,6 +182,7 @@ class RamKit:
     modules: int | None
     type: str  # DDR4 | DDR5
     speed_mts: int | None
+    registered: bool  # RDIMM (registered ECC): what TRX50, WRX90, W790 and servers take
     price_usd: float | None
     price_as_of: str | None = cell(date=True)
     source: str = cell()
@@ -214,6 +215,7 @@ class Platform:
     chipset_uplink_gen: int | None = cell(lo=1, hi=6)
     chipset_uplink_width: int | None = cell(lo=1, hi=16)
     chipset_slot_width: int | None = cell(lo=1, hi=16)  # a GPU in a chipset slot gets at most this
+    dimm: str = cell(choices=("udimm", "rdimm"))  # UDIMM | RDIMM: the memory modules the platform takes
     note: str | None = cell()
     source: str = cell()
     as_of: str = cell(date=True)

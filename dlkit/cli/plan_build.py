@@ -61,7 +61,7 @@ def _circuit(value: str | None):
 @app.command("plan-build", cls=StrictCommand)
 def plan_build(
     budget: Optional[float] = typer.Option(None, "--budget", metavar="USD", help="Recommend a build for this budget (US dollars)."),
-    gpus: int = typer.Option(1, "--gpus", metavar="N", help="Number of GPUs (with --from/--from-host: GPUs to add)."),
+    gpus: Optional[int] = typer.Option(None, "--gpus", metavar="N", help="Number of GPUs (default: 1; with --budget: the best of 1-4; with --from/--from-host: GPUs to add)."),
     min_vram: Optional[float] = typer.Option(None, "--min-vram", metavar="GiB", help="Smallest GPU memory to consider (default by workload: train 12, infer 8, llm 24)."),
     workload: str = typer.Option("train", "--workload", metavar="train|infer|llm", help="What 'performance' means when ranking GPUs."),
     region: str = typer.Option("us", "--region", metavar="us|eu|cn", help="Prices (taxes) and the default wall circuit."),
@@ -121,8 +121,9 @@ def _plan(budget, gpus, min_vram, workload, region, gpu, cpu, psu, psu_atx, powe
                               ("--ram", ram, "GiB"), ("--min-vram", min_vram, "GiB"), ("--cpu-watts", cpu_watts, "watts"),
                               ("--gpu-watts", gpu_watts, "watts")):
         _positive(name, value, unit)
-    if gpus < 1 or gpus > 16:
+    if gpus is not None and not 1 <= gpus <= 16:
         _fail(f"--gpus must be between 1 and 16, not {gpus}")
+    count = gpus or 1
     if slots is not None and not 1 <= slots <= 20:
         _fail(f"--slots must be between 1 and 20, not {slots}")
     if psu_atx is not None and psu_atx not in (2, 3):
@@ -143,13 +144,13 @@ def _plan(budget, gpus, min_vram, workload, region, gpu, cpu, psu, psu_atx, powe
     if from_host or from_:
         if budget is not None:
             _fail("--budget recommends a new build; it cannot be combined with --from/--from-host")
-        if gpus != 1 and not gpu:
+        if gpus not in (None, 1) and not gpu:
             _fail("--gpus counts the GPUs to add: give --gpu NAME too")
         add = lookup_gpu(gpu) if gpu else None
         _check_power_limit(power_limit, add)
         host = LiveHost() if from_host else ReplayHost(load_input(from_))
         facts, _ = gather(host)
-        return plan_host(facts, declared, add, gpus if add else 0, power_limit, inputs, lookup_cpu(cpu) if cpu else None)
+        return plan_host(facts, declared, add, count if add else 0, power_limit, inputs, lookup_cpu(cpu) if cpu else None)
     if budget is not None:
         if gpu or cpu or psu or power_limit or cpu_watts or gpu_watts:
             _fail("--budget recommends parts; to check given parts use --gpu/--cpu/--psu without --budget")
@@ -158,6 +159,6 @@ def _plan(budget, gpus, min_vram, workload, region, gpu, cpu, psu, psu_atx, powe
         _fail("give --budget USD for a recommendation, --gpu NAME to check a build, or --from-host; see --help")
     model = lookup_gpu(gpu)
     _check_power_limit(power_limit, model)
-    return check_build(model, gpus, lookup_cpu(cpu) if cpu else None, psu_w=psu, psu_atx=psu_atx,
+    return check_build(model, count, lookup_cpu(cpu) if cpu else None, psu_w=psu, psu_atx=psu_atx,
                        power_limit_w=power_limit, slots=slots, ram_gib=ram, region=circuit_region or where,
                        circuit_w=circuit_w, inputs=inputs, cpu_w=cpu_watts, gpu_w=gpu_watts)
