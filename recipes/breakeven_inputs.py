@@ -106,6 +106,11 @@ def price_and_power_from_plan(path: str) -> tuple[float, float, str]:
     price = doc.get("total_price_usd")
     if not isinstance(price, (int, float)) or isinstance(price, bool):
         _fail(f"plan {path} has no total_price_usd (a plan with every part priced is needed)")
+    # A total that leaves parts out is not a build price: refuse it rather than pass it on
+    # unmarked (issue 13); the user can add them with --build-price instead.
+    missing = [str(p) for p in doc.get("not_priced") or [] if p]
+    if missing:
+        _fail(f"plan {path}'s total leaves out {', '.join(missing)}: give the whole build's price with --build-price")
     power = doc.get("power") if isinstance(doc.get("power"), dict) else {}
     # Wall draw first: --build-watts is what the meter sees (the plan's DC estimate / 0.92).
     for key in ("wall_watts_estimated", "dc_watts_estimated"):

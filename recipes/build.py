@@ -19,6 +19,7 @@ from dlkit.catalog.hardware import (
     Region,
     cpus,
     lookup_platform_for,
+    platform_part,
     psus,
     ram_kits,
 )
@@ -35,10 +36,10 @@ PLAN_CHECKS = (
     "memory.ram-below-vram", "memory.ram-below-total-vram",
 )
 DEFAULT_SLOTS = 7  # an ATX board (ATX 2.2 spec: seven expansion slots)
-# What the parts list does not price: the catalog has no boards, cases, drives or coolers.
-NOT_INCLUDED = ("motherboard", "case", "storage", "CPU cooler")
-RECENT_YEARS = 4
-KIND_ORDER = ("gpu", "cpu", "psu", "ram")  # "typical" parts: launched within this many years of the newest in the catalog
+RECENT_YEARS = 4  # "typical" parts: launched within this many years of the newest in the catalog
+KIND_ORDER = ("gpu", "cpu", "psu", "ram", "board", "case", "storage", "cooler")
+# The parts priced by platform class as dated estimates (platform_parts.csv), with their names.
+ESTIMATED = (("board", "motherboard"), ("case", "case"), ("storage", "storage"), ("cooler", "CPU cooler"))
 
 
 class PlanError(ValueError):
@@ -55,6 +56,7 @@ class Part:
     source: str
     as_of: str
     reason: str = ""
+    estimate: bool = False  # priced by platform class (a typical part), not a named one
 
     @property
     def price_usd(self) -> float | None:
@@ -63,7 +65,7 @@ class Part:
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "name": self.name, "count": self.count, "unit_price_usd": self.unit_price_usd,
                 "price_usd": self.price_usd, "price_basis": self.price_basis, "source": self.source,
-                "as_of": self.as_of, "reason": self.reason}
+                "as_of": self.as_of, "reason": self.reason, "estimate": self.estimate}
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,12 @@ class Plan:
 
     @property
     def not_priced(self) -> list[str]:
-        return [p.name for p in self.parts if p.price_usd is None] + list(NOT_INCLUDED)
+        return [p.name for p in self.parts if p.price_usd is None]
+
+    @property
+    def estimated(self) -> list[str]:
+        """Parts whose price is a platform-class estimate, not the part the user named."""
+        return [p.name for p in self.parts if p.estimate and p.price_usd is not None]
 
     @property
     def status(self) -> str:
@@ -124,7 +131,7 @@ class Plan:
             "schema": SCHEMA, "mode": self.mode, "status": self.status, "inputs": self.inputs,
             "choice": self.choice, "assumptions": list(self.assumptions),
             "parts": [p.to_json() for p in self.parts], "total_price_usd": self.total_price_usd,
-            "not_priced": self.not_priced, "psu_watts_recommended": self.psu_watts_recommended,
+            "not_priced": self.not_priced, "estimated": self.estimated, "psu_watts_recommended": self.psu_watts_recommended,
             "power": self.power_json(), "alternatives": list(self.alternatives), "notes": list(self.notes),
             "findings": [f.to_json() for f in self.findings],
         }
@@ -178,7 +185,8 @@ def choose_psu(b: PowerBudget, region: Region | None) -> tuple[PsuTier | None, s
     if not fits:
         return None, (f"no single PSU in the catalog covers {watts(b.psu_min_w)}"
                       + ("" if high_voltage else " on a 120 V circuit: two PSUs or a 230 V circuit"))
-    best = min(fits, key=lambda t: (t.watts, t.atx < 3, t.price_usd or math.inf))
+    # a priced tier first, so a build is never cheaper for want of a price
+    best = min(fits, key=lambda t: (t.price_usd is None, t.watts, t.atx < 3, t.price_usd or math.inf))
     floor = (f" and ≥ the {b.floor_w:.0f} W {b.floor_label}" if b.floor_decides else "")
     return best, (f"smallest ATX {best.atx}.x tier ≥ PSU_min {watts(b.psu_min_w)}{floor} that rides out "
                   f"~{watts(b.spike_w)} GPU spikes")
@@ -199,13 +207,31 @@ def choose_ram(need_gib: float, cpu: CpuModel) -> tuple[RamKit | None, str]:
             and k.registered == registered]
     if not kits:
         return None, f"no {cpu.memory_type or ''} {kinds}kit of {need_gib:.0f} GiB or more in the catalog"
-    best = min(kits, key=lambda k: (k.capacity_gib, k.price_usd or math.inf))
+    best = min(kits, key=lambda k: (k.price_usd is None, k.capacity_gib, k.price_usd or math.inf))
     return best, (f"smallest {best.type} {kinds}kit ≥ {need_gib:.0f} GiB (≥ all GPUs' memory, ≥ 32 GiB)"
                   + (f"; {platform.platform} takes registered DIMMs" if registered else ""))
 
 
 def _price(value: float | None, region: Region | None) -> float | None:
     return None if value is None else round(value * (region.price_factor if region else 1.0), 2)
+
+
+def estimated_parts(cpu: CpuModel, n: int, cpu_w: float | None, region: Region | None) -> list[Part]:
+    """Board, case, storage and cooler as dated estimates for the platform class (issue 13):
+    a total never silently leaves them out."""
+    factor = f" × {region.price_factor:g} ({region.region.upper()} VAT)" if region and region.price_factor != 1 else ""
+    out = []
+    for kind, label in ESTIMATED:
+        row = platform_part(kind, cpu, n, cpu_w)
+        if row is None or row.price_usd is None:
+            out.append(Part(kind, f"{label} (no estimate for this platform in the catalog)", 1, None, "not priced",
+                            "", "", "buy one that fits the platform", estimate=True))
+            continue
+        where = lookup_platform_for(cpu)
+        out.append(Part(kind, row.example, 1, _price(row.price_usd, region), f"price {row.price_as_of}{factor}",
+                        row.source, row.as_of,
+                        f"estimate: typical for {where.platform if where else cpu.socket} with {n} GPU(s)", estimate=True))
+    return out
 
 
 def parts_list(gpu: GpuModel, n: int, cpu: CpuModel, psu: PsuTier | None, ram: RamKit | None,
@@ -302,7 +328,8 @@ def check_build(gpu: GpuModel, n: int, cpu: CpuModel | None, *, psu_w: float | N
         reasons["psu"] = "given (--psu)"
     reasons.update(reasons_given or {})
     findings = judge(facts)
-    parts = parts_list(gpu, n, cpu, psu, ram, region, reasons)
+    parts = parts_list(gpu, n, cpu, psu, ram, region, reasons) + tuple(
+        estimated_parts(cpu, n, facts.build.cpu_package_w, region))
     if psu is None and psu_w is not None:
         parts += (Part("psu", f"{psu_w:.0f} W ATX {psu_atx or '?'}.x (declared)", 1, None, "yours", "--psu", ""),)
     if ram is None:

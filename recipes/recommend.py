@@ -164,7 +164,8 @@ def recommend(budget_usd: float, n: int | None, workload: str, region: Region, m
     if not pool:
         raise PlanError(f"no GPU in the catalog with {vram:g} GiB or more has a price")
     built = [c for c in (_candidate(g, k, w, region, inputs) for g in pool for k in counts) if c is not None]
-    sound = [c for c in built if _blocker(c.plan) is None]
+    # every part priced (else an unpriced part would make a build look cheap) and no check against it
+    sound = [c for c in built if _blocker(c.plan) is None and not c.plan.not_priced]
     if not sound:
         raise PlanError(f"no {'/'.join(map(str, counts))}-GPU build with {vram:g}+ GiB GPUs passes the checks (slots, "
                         "power, circuit) on a 7-slot workstation board"
@@ -175,8 +176,7 @@ def recommend(budget_usd: float, n: int | None, workload: str, region: Region, m
         raise PlanError(f"a budget of ${budget_usd:,.0f} does not cover the cheapest viable build with {vram:g}+ GiB GPUs: "
                         f"${cheapest.total:,.0f} ({cheapest.n}× {cheapest.gpu.name}); raise --budget or lower --min-vram")
     best = max(fitting, key=lambda c: (*c.rank(w), -c.total))
-    stopped = _stopped(best, built, budget_usd, w)
-    notes = [stopped] if stopped else []
+    notes = _stopped(best, built, budget_usd, w)
     alternatives = _alternatives(best, sound, fitting, budget_usd, w)
     p = best.plan
     gpu_reason = (f"the most {w.unit} within ${budget_usd:,.0f}: {best.describe(w)}; "
@@ -191,13 +191,21 @@ def recommend(budget_usd: float, n: int | None, workload: str, region: Region, m
                 (f"prices in USD{tax}; platform parts are dated estimates by platform class", *notes))
 
 
-def _stopped(best: Candidate, built: list[Candidate], budget: float, w: Workload) -> str | None:
-    """Why the budget bought no more: a better build within it that a check ruled out."""
+def _stopped(best: Candidate, built: list[Candidate], budget: float, w: Workload) -> list[str]:
+    """Why the budget bought no more: a better build within it that a check ruled out, or one
+    the catalog cannot price whole."""
+    notes = []
     better = [c for c in built if c.total <= budget and c.rank(w) > best.rank(w) and _blocker(c.plan)]
-    if not better:
-        return None
-    top = max(better, key=lambda c: c.rank(w))
-    return f"stopped here: {top.n}× {top.gpu.name} fits the budget but fails {_blocker(top.plan)}"
+    if better:
+        top = max(better, key=lambda c: c.rank(w))
+        notes.append(f"stopped here: {top.n}× {top.gpu.name} fits the budget but fails {_blocker(top.plan)}")
+    unpriced = [c for c in built if c.total <= budget and c.rank(w) > best.rank(w) and not _blocker(c.plan)
+                and c.plan.not_priced]
+    if unpriced:
+        top = max(unpriced, key=lambda c: c.rank(w))
+        notes.append(f"not ranked: {top.n}× {top.gpu.name} on {top.plan.facts.build.cpu_catalog_name} would rank higher, "
+                     f"but the catalog has no price for its {', '.join(top.plan.not_priced)}")
+    return notes
 
 
 def _alternatives(best: Candidate, sound: list[Candidate], fitting: list[Candidate], budget: float,

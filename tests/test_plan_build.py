@@ -149,7 +149,8 @@ def test_recommend_stays_in_budget_and_honours_vram():
     gpu = next(x for x in p.parts if x.kind == "gpu")
     assert lookup_gpu(gpu.name).memory_gib >= 16
     assert p.total_price_usd <= 3000
-    assert {x.kind for x in p.parts} == {"gpu", "cpu", "psu", "ram"}
+    assert {x.kind for x in p.parts} == {"gpu", "cpu", "psu", "ram", "board", "case", "storage", "cooler"}
+    assert not p.not_priced and p.estimated  # every part priced; the platform parts marked as estimates
     assert all(x.reason for x in p.parts)
     assert p.psu_watts_recommended
 
@@ -177,7 +178,8 @@ def test_json_envelope():
     assert doc["schema"] == "dlkit.plan-build/1"
     assert doc["mode"] == "check"
     assert doc["psu_watts_recommended"] == 650  # 1.1 × (2 × 150 + 175 + 100) = 632.5 W
-    assert [p["kind"] for p in doc["parts"]] == ["gpu", "cpu", "psu", "ram"]
+    assert [p["kind"] for p in doc["parts"]] == ["gpu", "cpu", "psu", "ram", "board", "case", "storage", "cooler"]
+    assert doc["estimated"] and [p["estimate"] for p in doc["parts"]] == [False] * 4 + [True] * 4
     for part in doc["parts"]:
         assert {"name", "kind", "price_usd", "source"} <= set(part)
     gpu = doc["parts"][0]
@@ -310,3 +312,61 @@ def test_no_single_psu_is_a_finding_not_just_an_assumption():
 def test_more_bad_input(args, contains):
     r = invoke("plan-build", *args)
     assert r.exit_code == 2 and contains in r.stderr and r.stdout == ""
+
+
+# ------------------------------------------------------------------ the recommender searches builds (issue 13)
+
+BUDGETS = (1500, 2500, 4000, 8000, 15000)
+
+
+@pytest.mark.parametrize("workload", ["train", "infer", "llm"])
+def test_a_larger_budget_never_buys_a_worse_build(workload):
+    from dlkit.recipes.recommend import WORKLOADS
+
+    w = WORKLOADS[workload]
+    ranks, builds = [], []
+    for budget in BUDGETS:
+        p = recommend(budget, None, workload, US)
+        assert p.total_price_usd <= budget and not p.not_priced
+        gpu = next(x for x in p.parts if x.kind == "gpu")
+        model = lookup_gpu(gpu.name)
+        vram, perf = model.memory_gib * gpu.count, w.per_gpu(model) * gpu.count
+        ranks.append((vram, perf) if w.by_vram else (perf,))
+        builds.append((gpu.name, gpu.count))
+        assert f"Chosen: {gpu.count}× {gpu.name}" in p.choice and w.unit in p.choice  # the metric and the number
+    assert ranks == sorted(ranks)
+    # the $15,000 build is not the $2,500 one: the budget is spent
+    assert builds[-1] != builds[1]
+
+
+def test_the_search_considers_several_gpus_and_says_what_stopped_it():
+    p = recommend(4000, None, "llm", US)
+    gpu = next(x for x in p.parts if x.kind == "gpu")
+    assert gpu.count == 2  # 2 × 24 GB beats 1 × 32 GB for the model that fits
+    # a third open-air card would fit the budget but not the cooling rule: said, not silent
+    p = recommend(8000, None, "llm", US)
+    assert any(n.startswith("stopped here:") and "build.cooling" in n for n in p.notes)
+
+
+def test_gpus_before_tensor_cores_rank_by_fp32_not_the_pascal_fp16_path():
+    from dlkit.recipes.recommend import WORKLOADS
+
+    titan = lookup_gpu("Titan Xp")
+    assert WORKLOADS["train"].per_gpu(titan) == titan.fp32_tflops
+    assert WORKLOADS["train"].per_gpu(lookup_gpu("RTX 3090")) == lookup_gpu("RTX 3090").bf16_tflops
+
+
+def test_alternatives_are_other_builds_with_their_trade_off():
+    p = recommend(4000, None, "train", US)
+    chosen = next(x for x in p.parts if x.kind == "gpu")
+    for a in p.alternatives:
+        assert (a["gpu"], a["gpus"]) != (chosen.name, chosen.count)
+        assert "GiB" in a["why"] and "× the BF16 TFLOPS" in a["why"]
+
+
+def test_trx50_builds_get_registered_memory_and_every_part_priced():
+    p = plan("RTX 4090", 3, "Threadripper 7960X", slots=8)
+    ram = next(x for x in p.parts if x.kind == "ram")
+    assert "RDIMM" in ram.name
+    assert {x.kind for x in p.parts if x.estimate} == {"board", "case", "storage", "cooler"}
+    assert "TR5" in next(x for x in p.parts if x.kind == "cooler").name

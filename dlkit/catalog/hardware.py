@@ -21,7 +21,7 @@ from typing import Any
 from dlkit.catalog.names import UnknownPart, match_part
 from dlkit.catalog.tables import cell, shipped
 
-HARDWARE_TABLES = ("gpus", "cpus", "psus", "ram", "regions", "platforms")
+HARDWARE_TABLES = ("gpus", "cpus", "psus", "ram", "regions", "platforms", "platform_parts")
 
 
 @dataclass(frozen=True)
@@ -239,8 +239,35 @@ def lookup_platform_for(cpu: CpuModel) -> Platform | None:
     return None
 
 
+@dataclass(frozen=True)
+class PlatformPart:
+    """A dated price estimate for a part the GPU/CPU/PSU/RAM list does not name (board, case,
+    storage, CPU cooler), by platform class and GPU count."""
+
+    part: str = cell(choices=("board", "case", "storage", "cooler"))
+    platforms: tuple[str, ...] = cell()  # platform keys or sockets; empty: any platform
+    min_gpus: int = cell(lo=1, hi=16)
+    max_gpus: int = cell(lo=1, hi=16)
+    max_cpu_w: float | None = cell(lo=1)  # coolers: the package power it is chosen up to
+    example: str = cell()
+    price_usd: float | None = cell(lo=0)
+    price_as_of: str | None = cell(date=True)
+    source: str = cell()
+    as_of: str = cell(date=True)
+
+
+def platform_part(part: str, cpu: CpuModel, n_gpus: int, cpu_w: float | None) -> PlatformPart | None:
+    """The estimate for ``part`` in a build on ``cpu``'s platform with ``n_gpus`` GPUs."""
+    wiring = lookup_platform_for(cpu)
+    keys = {k for k in (cpu.socket, wiring.platform if wiring else None, wiring.socket if wiring else None) if k}
+    rows = [r for r in _load("platform_parts") if r.part == part and r.min_gpus <= n_gpus <= r.max_gpus
+            and (not r.platforms or keys & set(r.platforms))
+            and (r.max_cpu_w is None or (cpu_w is not None and cpu_w <= r.max_cpu_w))]
+    return min(rows, key=lambda r: r.price_usd if r.price_usd is not None else float("inf"), default=None)
+
+
 _MODELS: dict[str, type] = {"gpus": GpuModel, "cpus": CpuModel, "psus": PsuTier, "ram": RamKit, "regions": Region,
-                            "platforms": Platform}
+                            "platforms": Platform, "platform_parts": PlatformPart}
 
 
 def _load(table: str) -> tuple[Any, ...]:

@@ -103,8 +103,10 @@ def render_plan(plan: Plan, console: Console, verbose: bool = False) -> None:
         console.print(_parts_table(plan))
     for note in plan.notes:
         console.print(Text(note, style="dim"))
-    if plan.parts and not plan.notes:
+    if plan.parts and plan.not_priced:
         console.print(Text(f"not in the total: {', '.join(plan.not_priced)}", style="dim"))
+    if plan.parts and plan.estimated:
+        console.print(Text(f"in the total as dated estimates for the platform: {', '.join(plan.estimated)}", style="dim"))
     power = _power_lines(plan)
     if power:
         console.print(Text("power", style="bold underline"))
@@ -139,7 +141,7 @@ def plan_markdown(plan: Plan) -> str:
         out += ["| kind | part | n | price (USD) | why |", "|---|---|---|---|---|"]
         out += [f"| {p.kind} | {p.name} | {p.count} | {_money(p.price_usd)} | {(p.reason or p.price_basis).replace('|', '/')} |"
                 for p in plan.parts]
-        out += [f"| | **total** | | **{_money(plan.total_price_usd)}** | not included: {', '.join(plan.not_priced)} |", ""]
+        out += [f"| | **total** | | **{_money(plan.total_price_usd)}** | {('not included: ' + ', '.join(plan.not_priced) + '; ') if plan.not_priced else ''}{('estimates: ' + ', '.join(plan.estimated)) if plan.estimated else ''} |", ""]
     out += [f"- {line}" for line in _power_lines(plan)]
     out += [f"- alternative {a['direction']}: {a['gpus']}× {a['gpu']}, {_money(a['total_price_usd'])} ({a['why']})"
             for a in plan.alternatives]
