@@ -304,6 +304,23 @@ class Anomaly:
     message: str
 
 
+def row_flags(r: PriceRow, anomalies: Iterable[Anomaly]) -> tuple[str, ...]:
+    """The anomalies that concern a shown row, for its own cell (issue 13: flags in the row,
+    not only in a footnote): its spot above its on-demand price, and its GPU's prices at this
+    provider far apart across regions.
+
+    >>> row = PriceRow("GCP", "a2-ultragpu-1g", "us-east5", "A100-80GB", 1, 5.52, 6.0, "2026-11-09", "s")
+    >>> row_flags(row, [Anomaly("regional-spread", "GCP", "A100-80GB", 1, "...")])
+    ('spot > on-demand', 'regional spread')
+    """
+    flags = []
+    if r.spot_usd_per_h is not None and r.price_usd_per_h is not None and r.spot_usd_per_h > r.price_usd_per_h:
+        flags.append("spot > on-demand")
+    if any(a.kind == "regional-spread" and a.provider == r.provider and a.gpu == r.gpu for a in anomalies):
+        flags.append("regional spread")
+    return tuple(flags)
+
+
 def _label(r: PriceRow) -> str:
     what = r.instance or "GPU part"
     if r.part == "gpu":

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from dlkit.catalog.cloud import row_flags
 from dlkit.recipes.breakeven import BreakevenResult, Point, percent
 from dlkit.recipes.cloud import CompareResult, Offer
 from dlkit.render.markdown import cell as _cell
@@ -40,7 +41,7 @@ def _gpus(o_row) -> str:
 # --------------------------------------------------------------------------- compare
 
 
-def _row_dict(o: Offer, rank: int) -> dict:
+def _row_dict(o: Offer, rank: int, res: CompareResult) -> dict:
     r = o.row
     return {
         "provider": r.provider, "instance": r.instance, "region": r.region or None, "gpu": r.gpu,
@@ -54,6 +55,7 @@ def _row_dict(o: Offer, rank: int) -> dict:
         "components": ({"host_usd_per_h": _n(r.components[0]), "gpu_usd_per_h": _n(r.components[1])}
                        if r.components else None),
         "as_of": r.as_of, "age_days": o.age_days, "source": r.source, "note": r.note or None,
+        "flags": list(row_flags(r, res.anomalies)),
     }
 
 
@@ -64,7 +66,7 @@ def compare_dict(res: CompareResult) -> dict:
         "catalog": {"today": a.today, "as_of_newest": a.newest, "as_of_oldest": a.oldest, "age_days": a.newest_days,
                     "oldest_age_days": a.oldest_days, "undated_rows": a.undated, "current": a.current,
                     "message": a.message, "files_read": list(res.sources_read)},
-        "rows": [_row_dict(o, i + 1) for i, o in enumerate(res.offers)],
+        "rows": [_row_dict(o, i + 1, res) for i, o in enumerate(res.offers)],
         "anomalies": [{"kind": x.kind, "provider": x.provider, "gpu": x.gpu, "gpu_count": _n(x.gpu_count),
                        "message": x.message} for x in res.anomalies],
         "notes": list(res.notes),
@@ -138,7 +140,8 @@ def render_compare_console(res: CompareResult, console: Console) -> None:
             _Col("spot\nUSD/h", [_usd(o.row.spot_usd_per_h) for o in offers]),
             _Col(f"{q['pricing']}\nUSD/GPU-h", [_usd(o.usd_per_gpu_h) for o in offers]), *hours,
             _Col("as of", [_age(o) for o in offers], "left"),
-            _Col("src", [str(src[o.row.source]) for o in offers])]
+            _Col("src", [str(src[o.row.source]) for o in offers]),
+            _Col("flags", [", ".join(row_flags(o.row, res.anomalies)) or "" for o in offers], "left")]
     title = f"by {q['pricing']} price per hour"
     numbered = _width(wide) <= console.width
     if numbered:
@@ -148,7 +151,9 @@ def render_compare_console(res: CompareResult, console: Console) -> None:
                   _Col("GPUs", [_gpus(o.row) for o in offers], "left"),
                   _Col(f"{q['pricing']}\nUSD/h", [_usd(o.price_usd_per_h) for o in offers]),
                   _Col("USD/GPU-h", [_usd(o.usd_per_gpu_h) for o in offers]), *hours,
-                  _Col("age", [_short_age(o) for o in offers])]
+                  # the flags under the age: the row says it, not only the footnote
+                  _Col("age", ["\n".join((_short_age(o),) + tuple(SHORT_FLAG[f] for f in row_flags(o.row, res.anomalies)))
+                               for o in offers])]
         console.print(_table(title + " (all columns: --markdown, --json, or a wider terminal)", narrow, styles))
     work = res.by_work
     if work:
@@ -176,6 +181,9 @@ def render_compare_console(res: CompareResult, console: Console) -> None:
         console.print(Text(f"read: {f}", style="dim"))
 
 
+SHORT_FLAG = {"spot > on-demand": "spot>OD!", "regional spread": "spread!"}
+
+
 def _short_age(o: Offer) -> str:
     if o.row.as_of is None:
         return "undated"
@@ -189,14 +197,14 @@ def render_compare_markdown(res: CompareResult) -> str:
     out = [f"## {_title(res)}", "", f"_{res.age.message}_", "", "### By price per hour", ""]
     head = ["#", "provider", "instance", "region", "GPUs", "vCPUs", "RAM GiB", "on-demand USD/h", "spot USD/h",
             f"{q['pricing']} USD/GPU-h"] + ([f"USD for {q['hours']:g} h"] if q["hours"] is not None else []) + \
-           ["as of", "source", "note"]
+           ["as of", "flags", "source", "note"]
     out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for i, o in enumerate(res.offers):
         r = o.row
         cells = [i + 1, r.provider, r.instance, r.region or "—", _gpus(r), f"{r.vcpus:g}" if r.vcpus else "—",
                  f"{r.ram_gib:g}" if r.ram_gib else "—", _usd(r.price_usd_per_h), _usd(r.spot_usd_per_h),
                  _usd(o.usd_per_gpu_h)] + ([_usd(o.cost_usd_for_hours, 2)] if q["hours"] is not None else []) + \
-                [_age(o), r.source, r.note or ""]
+                [_age(o), ", ".join(row_flags(r, res.anomalies)), r.source, r.note or ""]
         out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     if res.by_work:
         out += ["", f"### By price per unit of work (1 EFLOP = 10^18 {q['dtype']} FLOP)", "",
