@@ -129,7 +129,15 @@ def gpu_label(g: GpuFacts, i: int | None = None) -> str:
     there is no name."""
     where = g.pci_bus_id or (f"GPU {i + 1}" if i is not None else "?")
     shown = gpu_identity.display_name(g.name, g.pci_vendor_id, g.pci_device_id, g.pci_name, g.memory_total_mib)
-    return f"{where} {shown or g.name or ((g.vendor or '').upper() + ' GPU').strip()}"
+    name = shown or g.name or ((g.vendor or "").upper() + " GPU").strip()
+    # A label is for people: a garbled multi-megabyte name (a pasted report gone wrong) is cut,
+    # so every finding that names the GPU does not carry another copy of it.
+    if len(name) > MAX_LABEL:
+        name = f"{name[:MAX_LABEL]}… ({len(name):,} characters)"
+    return f"{where} {name}"
+
+
+MAX_LABEL = 120
 
 
 def power_budget(facts: Facts) -> PowerBudget | str:
