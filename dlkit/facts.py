@@ -138,6 +138,7 @@ class GpuFacts:
     power_draw_w: float | None = None
     power_limit_w: float | None = None  # the enforced limit
     power_default_limit_w: float | None = None
+    power_min_limit_w: float | None = None  # the lowest power limit the board accepts
     temperature_c: float | None = None
     slowdown_temperature_c: float | None = None
     performance_state: str | None = None  # "P0".."P12"

@@ -174,6 +174,7 @@ def parse_gpu(raw: Any) -> GpuFacts:
         power_draw_w=_watts(g.get("power_usage_mw")),  # power.draw
         power_limit_w=_watts(g.get("power_limit_enforced_mw")),  # enforced.power.limit
         power_default_limit_w=_watts(g.get("power_limit_default_mw")),  # power.default_limit
+        power_min_limit_w=_watts(g.get("power_limit_min_mw")),  # power.min_limit
         temperature_c=_num(g.get("temperature_c")),  # temperature.gpu
         slowdown_temperature_c=_num(g.get("slowdown_temperature_c")),  # -q -d TEMPERATURE
         performance_state=_pstate(g.get("performance_state")),  # pstate

@@ -160,6 +160,7 @@ def _query_gpu(gpu: _Node, header_bus: str) -> GpuFacts:
         # "GPU Ceiling Power Limit" in 610), the oldest drivers only "Power Limit".
         power_limit_w=number(power.first("Enforced Power Limit", "Current Power Limit", "Power Limit")),
         power_default_limit_w=number(power.first("Default Power Limit")),
+        power_min_limit_w=number(power.first("Min Power Limit", skip_na=True)),
         temperature_c=number(gpu.get("Temperature", "GPU Current Temp")),
         slowdown_temperature_c=number(gpu.get("Temperature", "GPU Slowdown Temp")),
         performance_state=clean(gpu.get("Performance State")),

@@ -151,6 +151,7 @@ def _gpu(gpu: ET.Element) -> GpuFacts:
         # 535+ call it current_power_limit; the oldest have only power_limit.
         power_limit_w=number(_first(power, "enforced_power_limit", "current_power_limit", "power_limit")),
         power_default_limit_w=number(_first(power, "default_power_limit")),
+        power_min_limit_w=number(_first(power, "min_power_limit", skip_na=True)),
         temperature_c=number(_text(gpu, "temperature/gpu_temp")),
         slowdown_temperature_c=number(_text(gpu, "temperature/gpu_temp_slow_threshold")),
         performance_state=clean(_text(gpu, "performance_state")),

@@ -80,7 +80,7 @@ DEVICE_FUNCTIONS = (
     "nvmlDeviceGetGpuMaxPcieLinkGeneration", "nvmlDeviceGetMaxPcieLinkGeneration",
     "nvmlDeviceGetCurrPcieLinkWidth", "nvmlDeviceGetMaxPcieLinkWidth", "nvmlDeviceGetPowerUsage",
     "nvmlDeviceGetEnforcedPowerLimit", "nvmlDeviceGetPowerManagementDefaultLimit",
-    "nvmlDeviceGetTemperature", "nvmlDeviceGetTemperatureV", "nvmlDeviceGetTemperatureThreshold",
+    "nvmlDeviceGetPowerManagementLimitConstraints", "nvmlDeviceGetTemperature", "nvmlDeviceGetTemperatureV", "nvmlDeviceGetTemperatureThreshold",
     "nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetCurrentClocksThrottleReasons",
     "nvmlDeviceGetPersistenceMode", "nvmlDeviceGetComputeMode", "nvmlDeviceGetDriverModel",
     "nvmlDeviceGetDriverModel_v1", "nvmlDeviceGetVirtualizationMode", "nvmlDeviceGetMigMode", "nvmlDeviceGetMaxMigDeviceCount",
@@ -171,6 +171,7 @@ def datacenter_gpu(bus: str, uuid: str, *, power_mw=61234, reasons=0x1) -> dict:
         "nvmlDeviceGetPowerUsage": power_mw,
         "nvmlDeviceGetEnforcedPowerLimit": 400000,
         "nvmlDeviceGetPowerManagementDefaultLimit": 400000,
+        "nvmlDeviceGetPowerManagementLimitConstraints": (100000, 400000),  # (min, max) mW
         "nvmlDeviceGetTemperature": {0: 31},  # NVML_TEMPERATURE_GPU
         "nvmlDeviceGetTemperatureThreshold": {1: 92},  # NVML_TEMPERATURE_THRESHOLD_SLOWDOWN
         "nvmlDeviceGetCurrentClocksEventReasons": reasons,
@@ -206,6 +207,8 @@ def geforce_gpu() -> dict:
         "nvmlDeviceGetPowerUsage": 27740,
         "nvmlDeviceGetEnforcedPowerLimit": 320000,
         "nvmlDeviceGetPowerManagementDefaultLimit": 320000,
+        # nvidia-smi -q of the same card: "Min Power Limit : 150.00 W"
+        "nvmlDeviceGetPowerManagementLimitConstraints": (150000, 352000),
         "nvmlDeviceGetTemperature": {0: 43},
         "nvmlDeviceGetTemperatureThreshold": {1: 96},
         "nvmlDeviceGetCurrentClocksEventReasons": 0x1,
@@ -231,6 +234,7 @@ def expected_a100(index: int, bus: str, uuid: str, *, power_mw=61234, reasons=0x
         "memory_total_bytes": 85899345920, "memory_used_bytes": 4 * MIB, "compute_capability": [8, 0],
         "pcie_gen_current": 4, "pcie_gen_max": 4, "pcie_width_current": 16, "pcie_width_max": 16,
         "power_usage_mw": power_mw, "power_limit_enforced_mw": 400000, "power_limit_default_mw": 400000,
+        "power_limit_min_mw": 100000,
         "temperature_c": 31, "slowdown_temperature_c": 92, "clock_event_reasons_mask": reasons,
         "persistence_mode": True, "compute_mode": 0, "driver_model_current": None, "virtualization_mode": 0,
         "mig_mode_current": False, "mig_instances": None,
@@ -262,7 +266,7 @@ def a100_facts(bus: str, uuid: str, *, power_w=61.23, reasons=("gpu_idle",)) -> 
     return GpuFacts(
         pci_bus_id=bus, name="NVIDIA A100-SXM4-80GB", uuid=uuid, memory_total_mib=81920, memory_used_mib=4,
         compute_capability="8.0", pcie_gen_current=4, pcie_gen_max=4, pcie_width_current=16, pcie_width_max=16,
-        power_draw_w=power_w, power_limit_w=400.0, power_default_limit_w=400.0, temperature_c=31.0,
+        power_draw_w=power_w, power_limit_w=400.0, power_default_limit_w=400.0, power_min_limit_w=100.0, temperature_c=31.0,
         slowdown_temperature_c=92.0, performance_state="P0", utilization_gpu_pct=0.0, clock_event_reasons=reasons,
         persistence_mode=True, compute_mode="Default", virtualization_mode="None", mig_mode=False,
         mig_instances=None, ecc_mode=True, ecc_uncorrectable_volatile=0, ecc_uncorrectable_aggregate=2,
@@ -382,6 +386,7 @@ def test_not_supported_fields_are_null_and_listed(use):
         "memory_total_bytes": 16376 * MIB, "memory_used_bytes": 596 * MIB, "compute_capability": [8, 9],
         "pcie_gen_current": 1, "pcie_gen_max": 4, "pcie_width_current": 16, "pcie_width_max": 16,
         "power_usage_mw": 27740, "power_limit_enforced_mw": 320000, "power_limit_default_mw": 320000,
+        "power_limit_min_mw": 150000,
         "temperature_c": 43, "slowdown_temperature_c": 96, "clock_event_reasons_mask": 1,
         "persistence_mode": False, "compute_mode": 0, "driver_model_current": None, "virtualization_mode": 0,
         "mig_mode_current": None, "mig_instances": None, "ecc_mode_current": None,
@@ -397,7 +402,7 @@ def test_not_supported_fields_are_null_and_listed(use):
             pci_bus_id="0000:01:00.0", name="NVIDIA GeForce RTX 4080 SUPER",
             uuid="GPU-5a1b2c3d-0000-4e5f-8a9b-0c1d2e3f4a5b", memory_total_mib=16376, memory_used_mib=596,
             compute_capability="8.9", pcie_gen_current=1, pcie_gen_max=4, pcie_width_current=16,
-            pcie_width_max=16, power_draw_w=27.74, power_limit_w=320.0, power_default_limit_w=320.0,
+            pcie_width_max=16, power_draw_w=27.74, power_limit_w=320.0, power_default_limit_w=320.0, power_min_limit_w=150.0,
             temperature_c=43.0, slowdown_temperature_c=96.0, performance_state="P8", utilization_gpu_pct=0.0,
             clock_event_reasons=("gpu_idle",), persistence_mode=False, compute_mode="Default",
             virtualization_mode="None", source="nvml"),),

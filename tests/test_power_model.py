@@ -133,3 +133,18 @@ def test_connector_adapter_counts_follow_board_power():
     assert adapter_8pins(130) == 1
     p = plan("RTX 4000 Ada", 4, "Threadripper 7960X")
     assert findings(p)["power.connectors"].severity.value == "ok"
+
+
+def test_a_power_limit_what_if_never_goes_below_the_boards_minimum():
+    import dataclasses
+
+    from dlkit.checks.power import budget_exceeded
+
+    # Puget's 4 × 3090 at 300 W on 1600 W: the what-if says 265 W per GPU (see test_plan_build)
+    p = plan("RTX 3090", 4, "Threadripper 3960X", power_limit_w=300, psu_w=1600)
+    assert "at 265 W per GPU the PSU minimum drops to 1584 W" in budget_exceeded(p.facts).detail
+    # boards that accept no less than 280 W (nvidia-smi "Min Power Limit") cannot get there
+    floor = dataclasses.replace(p.facts, gpus=tuple(dataclasses.replace(g, power_min_limit_w=280.0) for g in p.facts.gpus))
+    f = budget_exceeded(floor)
+    assert "no power limit makes it fit the 1600 W PSU: the GPUs accept no less than 280 W each" in f.detail
+    assert "nvidia-smi -pl WATTS" in f.fix and "-pl 265" not in f.fix

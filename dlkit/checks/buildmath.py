@@ -60,6 +60,7 @@ class GpuPower:
     watts: float
     basis: str  # "enforced power limit" | "--power-limit" | "board power (catalog)" | ...
     spike_factor: float | None = None
+    min_limit_w: float | None = None  # the lowest power limit the board accepts, where known
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,8 @@ def power_budget(facts: Facts) -> PowerBudget | str:
         else:
             return (f"the power of {gpu_label(facts.gpus[i], i)} is unknown (not reported, and not in the catalog); "
                     "give it with --gpu-watts W")
-        rows.append(GpuPower(gpu_label(facts.gpus[i], i), watts, basis, part.spike_factor if part else None))
+        rows.append(GpuPower(gpu_label(facts.gpus[i], i), watts, basis, part.spike_factor if part else None,
+                             g.power_min_limit_w))
     build = facts.build
     if build.cpu_package_w is None:
         why = (build.unknown.get("cpu_power") or build.unknown.get("cpu")

@@ -50,21 +50,29 @@ def _unknown(code: str, facts: Facts, why: str, declared: bool) -> Finding:
 LOWEST_USEFUL_LIMIT_W = 100
 
 
+def lowest_limit(b: PowerBudget) -> float:
+    """The lowest per-GPU limit a what-if may name: the highest of the boards' own minimum
+    power limits where the GPUs report them (nvidia-smi "Min Power Limit"), else 100 W."""
+    return max([LOWEST_USEFUL_LIMIT_W] + [g.min_limit_w for g in b.gpus if g.min_limit_w])
+
+
 def _what_if(b: PowerBudget, psu_w: float | None, circuit_w: float | None) -> list[str]:
     """What a lower GPU power limit would change (Puget: RTX 3090 at 280 W keeps >95 % of
-    its performance; CMU: 270-280 W costs about 5 %)."""
+    its performance; CMU: 270-280 W costs about 5 %); never below the boards' minimum limit."""
     lines = []
     fixed = b.cpu_w + OTHER_W
-    if psu_w:
-        limit = b.limit_for_dc(psu_w / PSU_MARGIN)
-        if limit and limit >= LOWEST_USEFUL_LIMIT_W:
-            lines.append(f"at {limit:.0f} W per GPU the PSU minimum drops to "
-                         f"{watts(PSU_MARGIN * (limit * len(b.gpus) + fixed))} (fits the {watts(psu_w)} PSU)")
-    if circuit_w:
-        limit = b.limit_for_dc(circuit_w * WALL_EFFICIENCY)
-        if limit and limit >= LOWEST_USEFUL_LIMIT_W:
-            lines.append(f"at {limit:.0f} W per GPU the wall draw drops to "
-                         f"{watts((limit * len(b.gpus) + fixed) / WALL_EFFICIENCY)} (fits the {watts(circuit_w)} circuit)")
+    floor = lowest_limit(b)
+    for target, dc, what in ((psu_w, (psu_w or 0) / PSU_MARGIN, "PSU"), (circuit_w, (circuit_w or 0) * WALL_EFFICIENCY, "circuit")):
+        if not target:
+            continue
+        limit = b.limit_for_dc(dc)
+        if limit and limit >= floor:
+            shown = (f"the PSU minimum drops to {watts(PSU_MARGIN * (limit * len(b.gpus) + fixed))}" if what == "PSU"
+                     else f"the wall draw drops to {watts((limit * len(b.gpus) + fixed) / WALL_EFFICIENCY)}")
+            lines.append(f"at {limit:.0f} W per GPU {shown} (fits the {watts(target)} {what})")
+        elif floor > LOWEST_USEFUL_LIMIT_W:
+            lines.append(f"no power limit makes it fit the {watts(target)} {what}: the GPUs accept no less than "
+                         f"{floor:.0f} W each")
     return lines
 
 
@@ -97,6 +105,7 @@ def budget_exceeded(facts: Facts) -> Finding:
     if psu < b.psu_min_w:
         what_if = _what_if(b, psu, None)
         limit = b.limit_for_dc(psu / PSU_MARGIN)
+        limit = limit if limit and limit >= lowest_limit(b) else None
         return Finding(
             code, Severity.ERROR,
             f"PSU too small: {watts(psu)} < {watts(b.psu_min_w)} needed (recommended {b.psu_recommended_w} W)",
@@ -104,7 +113,7 @@ def budget_exceeded(facts: Facts) -> Finding:
             "margin, so the machine shuts down or reboots mid-training. "
             + ("What a power limit changes: " + "; ".join(what_if) + "." if what_if else ""),
             f"{_bigger_psu(b, facts)} or cap the GPUs:\n"
-            + SET_LIMIT.format(w=limit if limit and limit >= LOWEST_USEFUL_LIMIT_W else "WATTS"),
+            + SET_LIMIT.format(w=limit or "WATTS"),
             evidence)
     if b.floor_w is not None and psu < b.floor_w:
         return Finding(
@@ -172,6 +181,7 @@ def circuit_exceeded(facts: Facts) -> Finding:
     if b.wall_w > limit:
         what_if = _what_if(b, facts.build.psu_w, limit)
         per_gpu = b.limit_for_dc(limit * WALL_EFFICIENCY)
+        per_gpu = per_gpu if per_gpu and per_gpu >= lowest_limit(b) else None
         breaker_w = limit / CONTINUOUS_SHARE
         return Finding(
             code, Severity.ERROR if b.wall_w > breaker_w else Severity.WARNING,
@@ -181,7 +191,7 @@ def circuit_exceeded(facts: Facts) -> Finding:
             + (f", and this is above the breaker's {watts(breaker_w)} rating itself, so it trips under load. "
                if b.wall_w > breaker_w else ". ") + ("What a power limit changes: " + "; ".join(what_if) + "." if what_if else ""),
             "# put the machine on its own 20 A / 120 V or 230 V circuit, or cap the GPUs:\n"
-            + SET_LIMIT.format(w=per_gpu if per_gpu and per_gpu >= LOWEST_USEFUL_LIMIT_W else "WATTS"),
+            + SET_LIMIT.format(w=per_gpu or "WATTS"),
             evidence)
     return ok(code, f"estimated wall draw {watts(b.wall_w)} fits the {watts(limit)} circuit", evidence=evidence)
 

@@ -63,7 +63,7 @@ GPU_FIELDS = (
     "index", "pci_bus_id", "name", "uuid",
     "memory_total_bytes", "memory_used_bytes", "compute_capability",
     "pcie_gen_current", "pcie_gen_max", "pcie_width_current", "pcie_width_max",
-    "power_usage_mw", "power_limit_enforced_mw", "power_limit_default_mw",
+    "power_usage_mw", "power_limit_enforced_mw", "power_limit_default_mw", "power_limit_min_mw",
     "temperature_c", "slowdown_temperature_c", "clock_event_reasons_mask",
     "persistence_mode", "compute_mode", "driver_model_current", "virtualization_mode",
     "mig_mode_current", "mig_instances",
@@ -249,6 +249,8 @@ def _read_device(nv: Any, progress: _Progress, index: int) -> dict[str, Any]:
     d.read("power_usage_mw", "nvmlDeviceGetPowerUsage", convert=_int)
     d.read("power_limit_enforced_mw", "nvmlDeviceGetEnforcedPowerLimit", convert=_int)
     d.read("power_limit_default_mw", "nvmlDeviceGetPowerManagementDefaultLimit", convert=_int)
+    # nvidia-smi -q -d POWER "Min Power Limit": the lowest `nvidia-smi -pl` the board accepts
+    d.read("power_limit_min_mw", "nvmlDeviceGetPowerManagementLimitConstraints", convert=lambda c: _int(c[0]))
     # --query-gpu=temperature.gpu; nvidia-smi -q -d TEMPERATURE "GPU Slowdown Temp"
     # nvmlDeviceGetTemperature is deprecated (to go in CUDA 14) but is what every driver
     # in the field has; TemperatureV (R550+) takes over once the old symbol is gone.
