@@ -290,6 +290,7 @@ class GpuPart:
     pcie_width: int | None = None  # electrical width the card wants
     spike_factor: float | None = None  # ms-scale transient peak / board power, where measured
     min_system_power_w: float | None = None  # the GPU maker's required system power (one-GPU PC)
+    min_power_limit_w: float | None = None  # the reference board's lowest power limit (catalog)
     arch: str | None = None  # "Ada Lovelace"
     cc: str | None = None  # compute capability from the catalog or NVIDIA's family list
     identified_by: str | None = None  # "name", "PCI id 10de:2684", "pci.ids", "family rule"

@@ -26,6 +26,7 @@ def gpu_part(model: GpuModel | None, identity: gpu_identity.Identity | None = No
     return GpuPart(catalog_name=model.name, board_power_w=model.board_power_w, slot_width=model.slot_width,
                    cooler=model.cooler, power_connectors=model.power_connectors, pcie_width=model.pcie_width,
                    spike_factor=model.spike_factor, min_system_power_w=model.min_system_power_w,
+                   min_power_limit_w=model.min_power_limit_w,
                    arch=model.arch, cc=model.cc,
                    identified_by=identity.basis if identity else "plan")
 

@@ -148,3 +148,15 @@ def test_a_power_limit_what_if_never_goes_below_the_boards_minimum():
     f = budget_exceeded(floor)
     assert "no power limit makes it fit the 1600 W PSU: the GPUs accept no less than 280 W each" in f.detail
     assert "nvidia-smi -pl WATTS" in f.fix and "-pl 265" not in f.fix
+
+
+def test_planned_cards_use_the_reference_boards_minimum_limit():
+    # RTX 4090: "Min Power Limit : 150.00 W" at the 450 W default (a public nvidia-smi -q)
+    assert lookup_gpu("RTX 4090").min_power_limit_w == 150
+    # 4 × 4090 on a 1600 W PSU with a 7980X: 1.1 × (4 × 450 + 350 + 100) = 2475 W. Fitting 1600 W
+    # needs (1600 / 1.1 − 450) / 4 = 251 W → 250 W per GPU, above the 150 W floor: the what-if is named.
+    f = findings(plan("RTX 4090", 4, "Threadripper 7980X", psu_w=1600, slots=12))["power.budget-exceeded"]
+    assert "at 250 W per GPU the PSU minimum drops to" in f.detail
+    # a 1000 W PSU would need (1000 / 1.1 − 450) / 4 = 114 W → 110 W per GPU: below 150 W, so no what-if
+    f = findings(plan("RTX 4090", 4, "Threadripper 7980X", psu_w=1000, slots=12))["power.budget-exceeded"]
+    assert "no power limit makes it fit the 1000 W PSU: the GPUs accept no less than 150 W each" in f.detail

@@ -60,6 +60,9 @@ class GpuModel:
     # The GPU maker's "Required System Power" for a PC with this one card (NVIDIA's spec pages):
     # a single-GPU PSU recommendation never goes below it (build-rules.md §8 correction).
     min_system_power_w: float | None = cell(default=None, lo=200, hi=3000)
+    # The lowest `nvidia-smi -pl` a reference board accepts ("Min Power Limit"); partner boards
+    # may differ, so a probed GPU's own figure wins.
+    min_power_limit_w: float | None = cell(default=None, lo=1, hi=2000)
 
     @property
     def key(self) -> str:

@@ -160,8 +160,9 @@ def power_budget(facts: Facts) -> PowerBudget | str:
         else:
             return (f"the power of {gpu_label(facts.gpus[i], i)} is unknown (not reported, and not in the catalog); "
                     "give it with --gpu-watts W")
+        # the board's own minimum where probed (partner boards differ), else the reference board's
         rows.append(GpuPower(gpu_label(facts.gpus[i], i), watts, basis, part.spike_factor if part else None,
-                             g.power_min_limit_w))
+                             g.power_min_limit_w or (part.min_power_limit_w if part else None)))
     build = facts.build
     if build.cpu_package_w is None:
         why = (build.unknown.get("cpu_power") or build.unknown.get("cpu")
