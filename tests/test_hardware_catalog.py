@@ -152,3 +152,9 @@ def test_street_prices_lie_inside_the_ranges_their_rows_cite():
     assert 1400 <= lookup_gpu("RTX 4090").street_usd <= 1700 and lookup_gpu("RTX 4090").street_kind == "new"
     assert 500 <= lookup_gpu("RTX 3090").street_usd <= 800 and lookup_gpu("RTX 3090").street_kind == "used"
     assert "local-llm.net" in lookup_gpu("RTX 3090").street_source
+
+
+def test_did_you_mean_finds_a_typo_in_the_model_number():
+    with pytest.raises(UnknownPart) as e:
+        lookup_cpu("7950Y")
+    assert "Ryzen 9 7950X" in e.value.suggestions

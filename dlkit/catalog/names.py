@@ -146,10 +146,17 @@ def best(query: str, rows: Sequence[Any], extra_names: dict[str, Any] | None = N
 def suggestions(query: str, names: Iterable[tuple[str, str]], n: int = 3) -> list[str]:
     """Close spellings for "did you mean": ``names`` are (any spelling, canonical name) pairs."""
     keys: dict[str, str] = {}
+    tokens: dict[str, str] = {}
     for spelling, canonical in names:
         keys.setdefault(key(spelling), canonical)
-    close = difflib.get_close_matches(key(query), list(keys), n=n * 2, cutoff=0.6)
-    return list(dict.fromkeys(keys[k] for k in close))[:n]
+        # the model number alone ("7950X" of "Ryzen 9 7950X"), so a typo in it still finds the
+        # row: people type the number, the catalog spells the whole name. Whole names rank first.
+        for token in spelling.split():
+            if len(token) >= 3 and any(c.isdigit() for c in token):
+                tokens.setdefault(key(token), canonical)
+    close = [keys[k] for k in difflib.get_close_matches(key(query), list(keys), n=n * 2, cutoff=0.6)]
+    close += [tokens[k] for k in difflib.get_close_matches(key(query), list(tokens), n=n * 2, cutoff=0.6)]
+    return list(dict.fromkeys(close))[:n]
 
 
 def match_part(kind: str, query: str, rows: Sequence[Any], extra_names: dict[str, Any] | None = None) -> Any:
