@@ -157,11 +157,20 @@ def typical_cpu(n_gpus: int, pcie_gen: int | None = None) -> tuple[CpuModel, str
         raise PlanError(f"no CPU in the catalog gives {n_gpus} GPUs x8 each from the CPU with {cores} cores")
     fast = [c for c in fits if pcie_gen is None or (c.pcie_gen or 0) >= pcie_gen] or fits
     pool = [c for c in fast if c.segment != "server"] or fast
-    best = min(pool, key=lambda c: (c.price_usd, -(c.lanes_usable or 0)))
+    # the platform's cost, not the CPU's alone: a cheap CPU on a dear board (or one the catalog
+    # cannot price a cooler for) is not the cheap choice
+    best = min(pool, key=lambda c: (_platform_cost(c, n_gpus), -(c.lanes_usable or 0)))
     gen = f", PCIe Gen{best.pcie_gen}" if best.pcie_gen else ""
     split = "/".join(f"x{link.width}" for link in allocate_lanes(lane_wiring(best), [16] * n_gpus))
-    return best, (f"cheapest recent {best.segment} CPU that gives {n_gpus} GPU(s) ≥ x8 each from the CPU ({split}) "
-                  f"and ≥ {cores} cores (4 per GPU): {best.cores}C/{best.threads}T{gen}")
+    return best, (f"cheapest recent {best.segment} platform (CPU, board, cooler) that gives {n_gpus} GPU(s) ≥ x8 each "
+                  f"from the CPU ({split}) and ≥ {cores} cores (4 per GPU): {best.cores}C/{best.threads}T{gen}")
+
+
+def _platform_cost(cpu: CpuModel, n_gpus: int) -> float:
+    package = cpu.package_power()
+    parts = [platform_part(kind, cpu, n_gpus, package[0] if package else None) for kind in ("board", "cooler")]
+    prices = [cpu.price_usd] + [p.price_usd if p else None for p in parts]
+    return math.inf if any(x is None for x in prices) else sum(prices)
 
 
 def _x8_each(cpu: CpuModel, n_gpus: int) -> bool:
@@ -332,6 +341,10 @@ def check_build(gpu: GpuModel, n: int, cpu: CpuModel | None, *, psu_w: float | N
         estimated_parts(cpu, n, facts.build.cpu_package_w, region))
     if psu is None and psu_w is not None:
         parts += (Part("psu", f"{psu_w:.0f} W ATX {psu_atx or '?'}.x (declared)", 1, None, "yours", "--psu", ""),)
+    elif psu is None:
+        need = "" if isinstance(b, str) else f" covers {watts(b.psu_min_w)}"
+        parts += (Part("psu", f"PSU (no single unit in the catalog{need})", 1, None, "not priced", "", "",
+                       "two PSUs, or fewer or capped GPUs"),)
     if ram is None:
         parts += (Part("ram", f"{ram_gib:g} GiB (declared)", 1, None, "yours", "--ram", ""),)
     parts = tuple(sorted(parts, key=lambda p: KIND_ORDER.index(p.kind)))

@@ -179,8 +179,9 @@ def recommend(budget_usd: float, n: int | None, workload: str, region: Region, m
     notes = _stopped(best, built, budget_usd, w)
     alternatives = _alternatives(best, sound, fitting, budget_usd, w)
     p = best.plan
-    gpu_reason = (f"the most {w.unit} within ${budget_usd:,.0f}: {best.describe(w)}; "
-                  f"{best.gpu.memory_gib:g} ≥ {vram:g} GiB per GPU; {best.gpu.price_basis}")
+    most = "the most VRAM (then GB/s)" if w.by_vram else f"the most {w.unit}"
+    gpu_reason = (f"{most} within ${budget_usd:,.0f}: {best.describe(w)}; "
+                  f"{best.gpu.memory_gib:g} ≥ {vram:g} GiB per GPU")
     parts = tuple(replace(part, reason=gpu_reason) if part.kind == "gpu" else part for part in p.parts)
     choice = (f"Ranked by {w.metric}. Searched {len(built)} builds ({len(pool)} GPUs × {'/'.join(map(str, counts))} "
               f"of them, PCIe, not passive, ≥ {vram:g} GiB, priced); {len(sound)} pass the checks, {len(fitting)} fit "

@@ -343,9 +343,13 @@ def test_the_search_considers_several_gpus_and_says_what_stopped_it():
     p = recommend(4000, None, "llm", US)
     gpu = next(x for x in p.parts if x.kind == "gpu")
     assert gpu.count == 2  # 2 × 24 GB beats 1 × 32 GB for the model that fits
-    # a third open-air card would fit the budget but not the cooling rule: said, not silent
+    # 2 × RTX 5090 would fit the budget but not one US 15 A circuit: said, not silent
     p = recommend(8000, None, "llm", US)
-    assert any(n.startswith("stopped here:") and "build.cooling" in n for n in p.notes)
+    assert any(n.startswith("stopped here: 2× GeForce RTX 5090") and "power.circuit-exceeded" in n for n in p.notes)
+    # 3-4 GPU builds are searched too (on a platform whose parts the catalog prices)
+    p = recommend(15000, None, "train", US)
+    gpu = next(x for x in p.parts if x.kind == "gpu")
+    assert gpu.count == 4 and p.facts.build.cpu_catalog_name.startswith("Threadripper")
 
 
 def test_gpus_before_tensor_cores_rank_by_fp32_not_the_pascal_fp16_path():

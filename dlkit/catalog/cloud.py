@@ -316,7 +316,8 @@ def row_flags(r: PriceRow, anomalies: Iterable[Anomaly]) -> tuple[str, ...]:
     flags = []
     if r.spot_usd_per_h is not None and r.price_usd_per_h is not None and r.spot_usd_per_h > r.price_usd_per_h:
         flags.append("spot > on-demand")
-    if any(a.kind == "regional-spread" and a.provider == r.provider and a.gpu == r.gpu for a in anomalies):
+    if any(a.kind == "regional-spread" and a.provider == r.provider and a.gpu == r.gpu and a.gpu_count == r.gpu_count
+           for a in anomalies):
         flags.append("regional spread")
     return tuple(flags)
 

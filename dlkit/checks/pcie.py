@@ -93,7 +93,7 @@ def lanes_oversubscribed(facts: Facts) -> Finding:
     fix = (f"# more CPU lanes for slots (Threadripper 7960X: 88, Xeon w7-2495X: 64; desktop sockets wire 16 to graphics),\n"
            "# or accept the narrower links; check what each slot gets under load:\n"
            "nvidia-smi --query-gpu=pci.bus_id,pcie.link.width.current,pcie.link.width.max --format=csv")
-    if on_chipset or any(link.width < MIN_GOOD_WIDTH for link in links):
+    if on_chipset or any(link.width < min(want, MIN_GOOD_WIDTH) for link, want in zip(links, wants)):
         uplink = _uplink(wiring)
         return Finding(
             code, Severity.WARNING, f"{len(links)} GPUs on {wiring.platform}: at best {shape}",

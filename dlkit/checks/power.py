@@ -37,7 +37,7 @@ CONTINUOUS_SHARE = 0.8
 def _unknown(code: str, facts: Facts, why: str, declared: bool) -> Finding:
     """A power check that cannot run: a warning where the user asked for it (a plan, or a
     declared PSU or circuit), so no build passes on a check that never ran; else skipped."""
-    if declared or facts.build.origin == "plan":
+    if why != "no NVIDIA GPU" and (declared or facts.build.origin == "plan"):
         return Finding(code, Severity.WARNING, "power check could not run: " + why.split(";")[0],
                        f"{why}. Until then nothing says this PSU and circuit suffice.",
                        "dlkit plan-build ... --cpu-watts WATTS   # the CPU's PL2 / PPT\n"
@@ -62,10 +62,13 @@ def _what_if(b: PowerBudget, psu_w: float | None, circuit_w: float | None) -> li
     lines = []
     fixed = b.cpu_w + OTHER_W
     floor = lowest_limit(b)
-    for target, dc, what in ((psu_w, (psu_w or 0) / PSU_MARGIN, "PSU"), (circuit_w, (circuit_w or 0) * WALL_EFFICIENCY, "circuit")):
-        if not target:
+    for target, dc, what, over in ((psu_w, (psu_w or 0) / PSU_MARGIN, "PSU", psu_w and b.psu_min_w > psu_w),
+                                   (circuit_w, (circuit_w or 0) * WALL_EFFICIENCY, "circuit", circuit_w and b.wall_w > circuit_w)):
+        if not target or not over:  # only what does not fit yet needs a what-if
             continue
         limit = b.limit_for_dc(dc)
+        if limit and limit >= min(g.watts for g in b.gpus):
+            continue
         if limit and limit >= floor:
             shown = (f"the PSU minimum drops to {watts(PSU_MARGIN * (limit * len(b.gpus) + fixed))}" if what == "PSU"
                      else f"the wall draw drops to {watts((limit * len(b.gpus) + fixed) / WALL_EFFICIENCY)}")
@@ -95,7 +98,8 @@ def budget_exceeded(facts: Facts) -> Finding:
     if not psu and facts.build.psu_unavailable:  # a planner looked for one and none is big enough
         return Finding(
             code, Severity.ERROR, f"no single PSU covers {watts(b.psu_min_w)}",
-            f"{facts.build.psu_unavailable}. Past about 1600 W, one consumer PSU on a 120 V circuit is not enough.",
+            f"{facts.build.psu_unavailable}. Past about 1600 W one consumer PSU is not enough"
+            + (" on a 120 V circuit." if (facts.build.circuit_continuous_w or 0) < 2000 else "."),
             "# two PSUs (one for the GPUs, an add2psu adapter), a 230 V circuit, or cap the GPUs:\n"
             "sudo nvidia-smi -pl WATTS", b.evidence())
     if not psu:  # None, or a 0 that can only mean "unknown"
@@ -121,7 +125,7 @@ def budget_exceeded(facts: Facts) -> Finding:
             f"PSU {watts(psu)} is below the {b.floor_w:.0f} W {b.floor_label}",
             f"The formula's {watts(b.psu_min_w)} fits, but the GPU maker sizes its figure for a whole PC with "
             "headroom for the card's transients and the PSU's ageing; below it the maker does not support the build.",
-            f"# a PSU of at least {b.psu_recommended_w} W, or cap the GPU:\n" + SET_LIMIT.format(w="WATTS"),
+            f"# a PSU of at least {b.psu_recommended_w} W (a lower GPU power limit does not change the maker's figure)",
             evidence)
     return ok(code, f"PSU {watts(psu)} covers the {watts(b.psu_min_w)} minimum (recommended {b.psu_recommended_w} W)",
               evidence=evidence)
@@ -171,7 +175,7 @@ def circuit_exceeded(facts: Facts) -> Finding:
     code = "power.circuit-exceeded"
     b = power_budget(facts)
     if isinstance(b, str):
-        return _unknown(code, facts, b, bool(facts.build.circuit_continuous_w))
+        return _unknown(code, facts, b, False)  # the region's default circuit is not a declaration
     limit = facts.build.circuit_continuous_w
     if not limit:
         return skipped(code, f"no wall circuit declared; estimated wall draw {watts(b.wall_w)}. "

@@ -25,7 +25,8 @@ from dlkit.recipes.recommend import WORKLOADS, recommend
 from dlkit.render.plan import list_json, plan_json, plan_markdown, render_list, render_plan
 
 LIST_NAMES = {"gpus": "gpus", "gpu": "gpus", "cpus": "cpus", "cpu": "cpus", "psus": "psus", "psu": "psus",
-              "ram": "ram", "regions": "regions", "region": "regions", "platforms": "platforms", "platform": "platforms"}
+              "ram": "ram", "regions": "regions", "region": "regions", "platforms": "platforms", "platform": "platforms",
+              "platform_parts": "platform_parts", "parts": "platform_parts"}
 
 
 # Far past any workstation, so arithmetic on the inputs stays in range.
@@ -42,6 +43,8 @@ def _check_power_limit(limit: float | None, gpu) -> None:
     are roughly a third of board power or more; `nvidia-smi -q -d POWER`, "Min Power Limit")."""
     if limit is None or gpu is None or not gpu.board_power_w:
         return
+    if gpu.min_power_limit_w and limit < gpu.min_power_limit_w:
+        _fail(f"--power-limit {limit:g} W is below the {gpu.min_power_limit_w:g} W minimum a {gpu.name} accepts")
     if limit < 0.3 * gpu.board_power_w or limit > 1.5 * gpu.board_power_w:
         _fail(f"--power-limit {limit:g} W is outside what a {gpu.name} ({gpu.board_power_w:g} W board power) accepts")
 
@@ -77,7 +80,7 @@ def plan_build(
     circuit: Optional[str] = typer.Option(None, "--circuit", metavar="REGION|WATTS", help="Wall circuit: a region code or continuous watts (default: the region's, US 15 A/120 V = 1440 W)."),
     from_host: bool = typer.Option(False, "--from-host", help="Start from this machine's probed parts."),
     from_: Optional[str] = typer.Option(None, "--from", metavar="CAPTURE", help="Start from a doctor capture (or collect_env / nvidia-smi file)."),
-    list_: Optional[str] = typer.Option(None, "--list", metavar="gpus|cpus|psus|ram|regions|platforms", help="Show catalog rows and exit."),
+    list_: Optional[str] = typer.Option(None, "--list", metavar="gpus|cpus|psus|ram|regions|platforms|platform_parts", help="Show catalog rows and exit."),
     as_json: bool = typer.Option(False, "--json", help="Print one dlkit.plan-build/1 JSON document."),
     as_markdown: bool = typer.Option(False, "--markdown", help="Print Markdown."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Also show checks that passed or were skipped."),

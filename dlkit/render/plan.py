@@ -30,6 +30,8 @@ LIST_COLUMNS = {
     "platforms": (("platform", "platform"), ("socket", "socket"), ("gpu_slot_lanes", "GPU lanes"),
                   ("gpu_splits", "splits"), ("cpu_nvme_lanes", "NVMe"), ("chipset_uplink_gen", "uplink gen"),
                   ("chipset_uplink_width", "uplink x"), ("note", "note")),
+    "platform_parts": (("part", "part"), ("platforms", "platforms"), ("min_gpus", "GPUs from"), ("max_gpus", "to"),
+                       ("example", "example"), ("price_usd", "$"), ("price_as_of", "price as of")),
     "regions": (("region", "code"), ("name", "region"), ("volts", "V"), ("amps", "A"), ("continuous_w", "continuous W"),
                 ("price_factor", "price ×"), ("as_of", "as of")),
 }
@@ -144,7 +146,7 @@ def plan_markdown(plan: Plan) -> str:
         out += [f"| | **total** | | **{_money(plan.total_price_usd)}** | {('not included: ' + ', '.join(plan.not_priced) + '; ') if plan.not_priced else ''}{('estimates: ' + ', '.join(plan.estimated)) if plan.estimated else ''} |", ""]
     out += [f"- {line}" for line in _power_lines(plan)]
     out += [f"- alternative {a['direction']}: {a['gpus']}× {a['gpu']}, {_money(a['total_price_usd'])} ({a['why']})"
-            for a in plan.alternatives]
+            + (", over budget" if a.get("over_budget") else "") for a in plan.alternatives]
     if plan.assumptions:
         out += ["", "Assumed:", ""] + [f"- {a}" for a in plan.assumptions]
     out += ["", "| code | result | summary |", "|---|---|---|"]
