@@ -67,7 +67,7 @@ def plan_build(
     gpus: Optional[int] = typer.Option(None, "--gpus", metavar="N", help="Number of GPUs (default: 1; with --budget: the best of 1-4; with --from/--from-host: GPUs to add)."),
     min_vram: Optional[float] = typer.Option(None, "--min-vram", metavar="GiB", help="Smallest GPU memory to consider (default by workload: train 12, infer 8, llm 24)."),
     workload: str = typer.Option("train", "--workload", metavar="train|infer|llm", help="What 'performance' means when ranking GPUs."),
-    region: str = typer.Option("us", "--region", metavar="us|eu|cn", help="Prices (taxes) and the default wall circuit."),
+    region: str = typer.Option("us", "--region", metavar="us|eu|cn|uk|jp", help="Prices (taxes) and the default wall circuit."),
     gpu: Optional[str] = typer.Option(None, "--gpu", metavar="NAME", help="Check a build with this GPU ('3090', 'RTX 4090', 'A100 80GB PCIe')."),
     cpu: Optional[str] = typer.Option(None, "--cpu", metavar="NAME", help="The build's CPU (default: a typical CPU for the GPU count, said)."),
     psu: Optional[float] = typer.Option(None, "--psu", metavar="WATTS", help="The PSU's rated watts."),

@@ -11,6 +11,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from dlkit.checks.buildmath import watts
 from dlkit.recipes.build import Plan
 from dlkit.render.console import STYLE, finding_block
 from dlkit.report import Severity
@@ -88,12 +89,13 @@ def _power_lines(plan: Plan) -> list[str]:
     cpu_why = f" ({pw['cpu_power_basis']})" if pw["cpu_power_basis"] else ""
     floor = (f" ({pw['psu_floor_basis']}: {pw['psu_floor_watts']:.0f} W, above PSU_min)" if pw["psu_floor_decides"] else "")
     lines = [f"GPUs {sum(pw['gpu_watts']):.0f} W + CPU {pw['cpu_watts']:.0f} W{cpu_why} + rest 100 W = {pw['dc_watts_estimated']:.0f} W DC",
-             f"PSU minimum 1.1 × {pw['dc_watts_estimated']:.0f} W = {pw['psu_min_watts']:.0f} W → recommended "
+             # rounded up like the findings (buildmath.watts): a limit never reads as met when it is not
+             f"PSU minimum 1.1 × {pw['dc_watts_estimated']:.0f} W = {watts(pw['psu_min_watts'])} → recommended "
              f"{plan.psu_watts_recommended} W{floor}" + (f"; PSU {pw['psu_watts']:.0f} W ATX {pw['psu_atx'] or '?'}.x" if pw["psu_watts"] else ""),
-             f"wall draw ≈ {pw['wall_watts_estimated']:.0f} W at 92 % efficiency"
+             f"wall draw ≈ {watts(pw['wall_watts_estimated'])} at 92 % efficiency"
              + (f" (circuit: {pw['circuit']}, {pw['circuit_continuous_watts']:.0f} W continuous)" if pw["circuit"] else "")]
     if pw["spike_watts_estimated"] > pw["dc_watts_estimated"]:
-        lines.append(f"during GPU millisecond spikes ≈ {pw['spike_watts_estimated']:.0f} W")
+        lines.append(f"during GPU millisecond spikes ≈ {watts(pw['spike_watts_estimated'])}")
     return lines
 
 
