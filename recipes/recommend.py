@@ -158,8 +158,8 @@ def recommend(budget_usd: float, n: int | None, workload: str, region: Region, m
     w = WORKLOADS[workload]
     vram = w.min_vram_gib if min_vram_gib is None else min_vram_gib
     counts = (n,) if n else tuple(range(1, MAX_GPUS + 1))
-    inputs = {"budget_usd": budget_usd, "gpus": n or f"1-{MAX_GPUS}", "workload": workload, "region": region.region,
-              "min_vram_gib": vram}
+    inputs = {"budget_usd": budget_usd, "gpus": n, "gpus_searched": list(counts), "workload": workload,
+              "region": region.region, "min_vram_gib": vram}
     pool = _pool(vram)
     if not pool:
         raise PlanError(f"no GPU in the catalog with {vram:g} GiB or more has a price")
