@@ -108,7 +108,8 @@ def price_and_power_from_plan(path: str) -> tuple[float, float, str]:
         _fail(f"plan {path} has no total_price_usd (a plan with every part priced is needed)")
     # A total that leaves parts out is not a build price: refuse it rather than pass it on
     # unmarked (issue 13); the user can add them with --build-price instead.
-    missing = [str(p) for p in doc.get("not_priced") or [] if p]
+    listed = doc.get("not_priced")
+    missing = [str(p) for p in listed if p] if isinstance(listed, list) else []
     if missing:
         _fail(f"plan {path}'s total leaves out {', '.join(missing)}: give the whole build's price with --build-price")
     power = doc.get("power") if isinstance(doc.get("power"), dict) else {}

@@ -230,13 +230,13 @@ def estimated_parts(cpu: CpuModel, n: int, cpu_w: float | None, region: Region |
     a total never silently leaves them out."""
     factor = f" × {region.price_factor:g} ({region.region.upper()} VAT)" if region and region.price_factor != 1 else ""
     out = []
+    where = lookup_platform_for(cpu)
     for kind, label in ESTIMATED:
         row = platform_part(kind, cpu, n, cpu_w)
         if row is None or row.price_usd is None:
             out.append(Part(kind, f"{label} (no estimate for this platform in the catalog)", 1, None, "not priced",
                             "", "", "buy one that fits the platform", estimate=True))
             continue
-        where = lookup_platform_for(cpu)
         out.append(Part(kind, row.example, 1, _price(row.price_usd, region), f"price {row.price_as_of}{factor}",
                         row.source, row.as_of,
                         f"estimate: typical for {where.platform if where else cpu.socket} with {n} GPU(s)", estimate=True))

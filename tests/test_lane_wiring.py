@@ -70,3 +70,10 @@ def test_no_split_the_platform_cannot_make(cpu):
             assert any(len(s) == len(on_cpu) and all(a <= b for a, b in zip(on_cpu, s)) for s in w.splits), (n, on_cpu)
         else:
             assert all(width in (1, 2, 4, 8, 16) for width in on_cpu)
+
+
+def test_a_platform_without_a_one_slot_split_puts_the_gpu_on_the_chipset_not_a_crash():
+    from dlkit.facts import LaneWiring
+
+    links = allocate_lanes(LaneWiring("odd", 16, ((8, 8),), 4, 4, 4), [16])
+    assert [(link.width, link.via) for link in links] == [(4, "chipset")]

@@ -374,3 +374,16 @@ def test_trx50_builds_get_registered_memory_and_every_part_priced():
     assert "RDIMM" in ram.name
     assert {x.kind for x in p.parts if x.estimate} == {"board", "case", "storage", "cooler"}
     assert "TR5" in next(x for x in p.parts if x.kind == "cooler").name
+
+
+def test_breakeven_refuses_a_plan_with_unpriced_parts_and_survives_an_odd_field(tmp_path):
+    path = tmp_path / "plan.json"
+    base = {"schema": "dlkit.plan-build/1", "total_price_usd": 1000, "power": {"dc_watts_estimated": 500}}
+    path.write_text(json.dumps(base | {"not_priced": ["CPU cooler"]}), encoding="utf-8")
+    r = invoke("cloud-cost", "breakeven", "--plan-build", str(path), "--vs-price", "2", "--electricity", "0.1",
+               "--utilization", "0.5")
+    assert r.exit_code == 2 and "leaves out CPU cooler" in r.stderr
+    path.write_text(json.dumps(base | {"not_priced": 5}), encoding="utf-8")  # hand-edited: not a list
+    r = invoke("cloud-cost", "breakeven", "--plan-build", str(path), "--vs-price", "2", "--electricity", "0.1",
+               "--utilization", "0.5")
+    assert r.exit_code == 0 and "Traceback" not in r.stderr

@@ -213,7 +213,8 @@ def allocate_lanes(wiring: LaneWiring, wants: list[int]) -> list[Link]:
     [8, 8, 8]
     """
     if wiring.splits:
-        best = max((s for s in wiring.splits if len(s) <= len(wants)), key=lambda s: (len(s), min(s)))
+        # a platform row without a one-slot split leaves every GPU to the chipset, never a crash
+        best = max((s for s in wiring.splits if len(s) <= len(wants)), key=lambda s: (len(s), min(s)), default=())
         chipset = wiring.chipset_slot_width or 4
         return ([Link(min(want, width), "CPU") for want, width in zip(wants, best)]
                 + [Link(min(want, chipset), "chipset") for want in wants[len(best):]])

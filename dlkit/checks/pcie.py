@@ -90,7 +90,7 @@ def lanes_oversubscribed(facts: Facts) -> Finding:
         f"{cpu} on {wiring.platform}: {wiring.gpu_slot_lanes} CPU lanes for graphics slots"
         + (f", splits {', '.join('/'.join(f'x{w}' for w in s) for s in wiring.splits)}" if wiring.splits else "")
         + (f" ({sockets} sockets)" if sockets > 1 else ""),) + ((f"wiring: {wiring.source}",) if wiring.source else ())
-    fix = (f"# more CPU lanes for slots (Threadripper 7960X: 88, Xeon w7-2495X: 64; desktop sockets wire 16 to graphics),\n"
+    fix = ("# more CPU lanes for slots (Threadripper 7960X: 88, Xeon w7-2495X: 64; desktop sockets wire 16 to graphics),\n"
            "# or accept the narrower links; check what each slot gets under load:\n"
            "nvidia-smi --query-gpu=pci.bus_id,pcie.link.width.current,pcie.link.width.max --format=csv")
     if on_chipset or any(link.width < min(want, MIN_GOOD_WIDTH) for link, want in zip(links, wants)):

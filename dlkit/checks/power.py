@@ -37,7 +37,7 @@ CONTINUOUS_SHARE = 0.8
 def _unknown(code: str, facts: Facts, why: str, declared: bool) -> Finding:
     """A power check that cannot run: a warning where the user asked for it (a plan, or a
     declared PSU or circuit), so no build passes on a check that never ran; else skipped."""
-    if why != "no NVIDIA GPU" and (declared or facts.build.origin == "plan"):
+    if facts.gpus and (declared or facts.build.origin == "plan"):  # no GPU: nothing to budget
         return Finding(code, Severity.WARNING, "power check could not run: " + why.split(";")[0],
                        f"{why}. Until then nothing says this PSU and circuit suffice.",
                        "dlkit plan-build ... --cpu-watts WATTS   # the CPU's PL2 / PPT\n"
