@@ -92,6 +92,8 @@ def test_cpu_term_is_package_power_with_tdp_beside_it(cpu, tdp, package):
 
 
 def test_intel_without_an_ark_maximum_turbo_power_uses_intels_default_pl2():
+    # Intel Xeon E3-1200 v3 datasheet vol. 1, Table 21 (POWER_LIMIT_2): "The default for this
+    # limit is 1.25 x TDP"; ARK lists only the 95 W TDP for the 9900K
     watts, basis = lookup_cpu("i9-9900K").package_power()
     assert watts == 118.75 and basis.startswith("Intel's default PL2 = 1.25 × TDP 95 W")
     assert "--cpu-watts" in basis
